@@ -1,0 +1,96 @@
+"""The one builder for every email Paperboy sends, and the one place that sends them."""
+
+import re
+import smtplib
+from email.utils import make_msgid
+
+import css_inline
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.template.loader import render_to_string
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_inliner = css_inline.CSSInliner(keep_style_tags=True)
+
+
+class SendError(Exception):
+    """A message that was not accepted; `permanent` says whether a retry could help."""
+
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def header_safe(value: str, limit: int = 250) -> str:
+    """Scraped text bound for a header: no line breaks or control characters, bounded."""
+    value = " ".join(_CONTROL.sub(" ", value).split())
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def message_domain() -> str:
+    return settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ") or "localhost"
+
+
+def build_email(
+    *,
+    to: str,
+    subject: str,
+    template: str,
+    context: dict,
+    unsubscribe_url: str = "",
+    message_id: str = "",
+) -> EmailMultiAlternatives:
+    """Render emails/<template>.txt and .html into one message. With `unsubscribe_url`, the
+    message carries the RFC 2369 / RFC 8058 one-click headers and a List-Id."""
+    context = {"site_url": settings.SITE_URL, **context}
+    text = render_to_string(f"emails/{template}.txt", context)
+    html = _inliner.inline(render_to_string(f"emails/{template}.html", context))
+    headers = {"Message-ID": message_id or make_msgid(domain=message_domain())}
+    if unsubscribe_url:
+        targets = [f"<{unsubscribe_url}>"]
+        if mailto := getattr(settings, "PAPERBOY_UNSUBSCRIBE_MAILTO", ""):
+            targets.append(f"<mailto:{mailto}?subject=unsubscribe>")
+        headers["List-Unsubscribe"] = ", ".join(targets)
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        headers["List-Id"] = settings.PAPERBOY_LIST_ID
+    message = EmailMultiAlternatives(
+        subject=header_safe(subject),
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers=headers,
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def open_connection():
+    return get_connection(fail_silently=False)
+
+
+def send(message: EmailMultiAlternatives, connection=None) -> str:
+    """Send one message; returns the provider's message id when it gives one.
+    Raises SendError, permanent when the recipient was refused for good."""
+    from anymail.exceptions import AnymailError, AnymailRecipientsRefused
+
+    try:
+        sent = (connection or open_connection()).send_messages([message])
+    except AnymailRecipientsRefused as err:
+        raise SendError(str(err), permanent=True) from err
+    except AnymailError as err:
+        raise SendError(str(err), permanent=False) from err
+    except smtplib.SMTPRecipientsRefused as err:
+        codes = [code for code, _ in err.recipients.values()]
+        raise SendError(
+            f"recipient refused: {err.recipients}", permanent=min(codes) >= 500
+        ) from err
+    except smtplib.SMTPResponseException as err:
+        raise SendError(
+            f"SMTP {err.smtp_code}: {err.smtp_error!r}", permanent=err.smtp_code >= 500
+        ) from err
+    except (TimeoutError, smtplib.SMTPException, OSError) as err:
+        raise SendError(f"could not send: {err!r}", permanent=False) from err
+    if not sent:
+        raise SendError("the backend accepted no message", permanent=False)
+    status = getattr(message, "anymail_status", None)
+    return (status.message_id or "") if status is not None else ""

@@ -1,0 +1,85 @@
+from django.db import models
+
+
+class Digest(models.Model):
+    """One email for one subscriber and one period. The unique (subscriber, period_key) pair
+    is the claim that keeps a second beat, a re-delivered task or a rerun from sending twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        EMPTY = "empty", "nothing new matched"
+
+    subscriber = models.ForeignKey(
+        "subscriptions.Subscriber", on_delete=models.CASCADE, related_name="digests"
+    )
+    period_key = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    subject = models.CharField(max_length=300, blank=True)
+    paper_count = models.PositiveIntegerField(default=0)
+    more_count = models.PositiveIntegerField(default=0)
+    message_id = models.CharField(max_length=300, blank=True)
+    provider_message_id = models.CharField(max_length=300, blank=True)
+    provider_response = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "period_key"], name="digest_once_per_period"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "claimed_at"])]
+
+    def __str__(self):
+        return f"{self.subscriber} {self.period_key} ({self.status})"
+
+
+class DigestItem(models.Model):
+    """A paper in a digest. Unique per subscriber and paper: a paper goes to a person once."""
+
+    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="items")
+    subscriber = models.ForeignKey(
+        "subscriptions.Subscriber", on_delete=models.CASCADE, related_name="+"
+    )
+    paper = models.ForeignKey("scraper.Paper", on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveIntegerField()
+    topics = models.JSONField(default=list)
+    terms = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "paper"], name="paper_once_per_subscriber"
+            )
+        ]
+
+    def __str__(self):
+        return f"#{self.rank} of {self.digest}"
+
+
+class OutboxMessage(models.Model):
+    """Mail kept by the default local backend, readable at /outbox/ while DEBUG is on."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    from_email = models.CharField(max_length=300)
+    to = models.TextField()
+    subject = models.CharField(max_length=1000)
+    headers = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    html = models.TextField(blank=True)
+    raw = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.to}: {self.subject}"

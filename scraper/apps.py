@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ScraperConfig(AppConfig):
+    name = "scraper"
+    verbose_name = "Scraper"

@@ -1,0 +1,14 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task
+def scrape_due_sources():
+    for source in services.sources_due():
+        scrape_source.delay(source.pk)
+
+
+@shared_task
+def scrape_source(source_id: int):
+    services.scrape_source(source_id=source_id)

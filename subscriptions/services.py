@@ -1,0 +1,133 @@
+import contextlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from digest.query import QueryError, parse_query
+
+from . import schedule
+from .models import Subscriber, Topic
+
+CONFIRMATION_RESEND_AFTER = timedelta(minutes=2)
+MAX_TOPICS = 50
+
+
+class TopicError(ValueError):
+    """A topic that cannot be saved; the message is meant for the person who typed it."""
+
+
+def _enqueue(task, *args):
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+def subscriber_signup(*, email: str, queries: list[str] = ()) -> Subscriber | None:
+    """Start (or restart) a subscription for an already validated, normalised address.
+
+    The caller answers the same whatever happens here, so the page never reveals whether an
+    address is known. New and pending addresses get a confirmation email (at most one every
+    couple of minutes); active ones get their preferences link; suppressed ones get nothing.
+    Topics are only attached to a subscription that is not confirmed yet, so a stranger can
+    never add topics to someone else's digest."""
+    from . import tasks
+
+    now = timezone.now()
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().filter(email__iexact=email).first()
+        if subscriber is None:
+            try:
+                with transaction.atomic():
+                    subscriber = Subscriber.objects.create(email=email)
+            except IntegrityError:  # a concurrent sign-up of the same address won
+                subscriber = Subscriber.objects.select_for_update().get(email__iexact=email)
+        if subscriber.status == Subscriber.Status.SUPPRESSED:
+            return None
+        if subscriber.status == Subscriber.Status.ACTIVE:
+            _enqueue(tasks.send_manage_link, subscriber.pk)
+            return subscriber
+        if subscriber.status == Subscriber.Status.PENDING:
+            for query in queries:
+                with contextlib.suppress(TopicError):  # already there, or over the limit
+                    topic_add(subscriber=subscriber, query=query)
+        recently = subscriber.confirmation_sent_at and (
+            now - subscriber.confirmation_sent_at < CONFIRMATION_RESEND_AFTER
+        )
+        if not recently:
+            subscriber.confirmation_sent_at = now
+            subscriber.save(update_fields=["confirmation_sent_at"])
+            _enqueue(tasks.send_confirmation, subscriber.pk)
+    return subscriber
+
+
+def subscriber_confirm(*, subscriber: Subscriber, now: datetime | None = None) -> Subscriber:
+    if subscriber.status in (Subscriber.Status.PENDING, Subscriber.Status.UNSUBSCRIBED):
+        subscriber.status = Subscriber.Status.ACTIVE
+        subscriber.confirmed_at = now or timezone.now()
+        subscriber.unsubscribed_at = None
+        subscriber.save(update_fields=["status", "confirmed_at", "unsubscribed_at"])
+        subscriber_reschedule(subscriber=subscriber, now=now)
+    return subscriber
+
+
+def subscriber_unsubscribe(*, subscriber: Subscriber) -> Subscriber:
+    if subscriber.status != Subscriber.Status.UNSUBSCRIBED:
+        subscriber.status = Subscriber.Status.UNSUBSCRIBED
+        subscriber.unsubscribed_at = timezone.now()
+        subscriber.next_digest_at = None
+        subscriber.save(update_fields=["status", "unsubscribed_at", "next_digest_at"])
+    return subscriber
+
+
+def subscriber_resubscribe(*, subscriber: Subscriber) -> Subscriber:
+    """Undo an unsubscribe from the link in an email the person already confirmed."""
+    if subscriber.status == Subscriber.Status.UNSUBSCRIBED and subscriber.confirmed_at:
+        subscriber.status = Subscriber.Status.ACTIVE
+        subscriber.unsubscribed_at = None
+        subscriber.save(update_fields=["status", "unsubscribed_at"])
+        subscriber_reschedule(subscriber=subscriber)
+    return subscriber
+
+
+def subscriber_reschedule(*, subscriber: Subscriber, now: datetime | None = None) -> None:
+    """Store when the next digest is due: this period's delivery moment if this period has no
+    digest yet (so a new subscriber's first digest comes today), else the next period's."""
+    now = now or timezone.now()
+    if subscriber.status != Subscriber.Status.ACTIVE:
+        subscriber.next_digest_at = None
+    else:
+        key, moment = schedule.current_period(subscriber, now)
+        if subscriber.digests.filter(period_key=key).exists():
+            moment = schedule.following_delivery(subscriber, moment)
+        subscriber.next_digest_at = moment
+    subscriber.save(update_fields=["next_digest_at"])
+
+
+def topic_add(*, subscriber: Subscriber, query: str) -> Topic:
+    query = " ".join(query.split())
+    if not query:
+        raise TopicError('Write a topic first, for example: LoRA or "continual pre-training".')
+    try:
+        parse_query(query)
+    except QueryError as err:
+        raise TopicError(f"{err.message} (at character {err.position + 1})") from err
+    if subscriber.topics.count() >= MAX_TOPICS:
+        raise TopicError(f"You can follow at most {MAX_TOPICS} topics.")
+    if subscriber.topics.filter(query=query).exists():
+        raise TopicError(f"You already follow “{query}”.")
+    try:
+        with transaction.atomic():
+            return Topic.objects.create(subscriber=subscriber, query=query)
+    except IntegrityError as err:
+        raise TopicError(f"You already follow “{query}”.") from err
+
+
+def topic_delete(*, subscriber: Subscriber, topic_id: int) -> bool:
+    deleted, _ = Topic.objects.filter(subscriber=subscriber, pk=topic_id).delete()
+    return bool(deleted)
+
+
+def manage_url(subscriber: Subscriber) -> str:
+    from django.urls import reverse
+
+    return settings.SITE_URL + reverse("manage", args=[subscriber.key])

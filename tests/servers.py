@@ -1,0 +1,98 @@
+"""Real servers on loopback for the tests: an SMTP sink (aiosmtpd) and an HTTP server."""
+
+import socket
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Collector:
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+        self.envelopes = []
+        self.lock = threading.Lock()
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append(message)
+            self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+class SMTPSink:
+    """aiosmtpd on 127.0.0.1: every accepted message, parsed, in `messages`."""
+
+    def __init__(self):
+        self.collector = _Collector()
+        self.port = free_port()
+        self.controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return list(self.collector.messages)
+
+    def refuse(self, address: str, reply: str = "550 5.1.1 No such user") -> None:
+        self.collector.refuse[address] = reply
+
+    def clear(self) -> None:
+        self.collector.messages.clear()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class StaticHTTPServer:
+    """A real HTTP server on loopback serving the files of one folder."""
+
+    def __init__(self, directory: Path):
+        handler = partial(_QuietHandler, directory=str(directory))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, name: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/{name}"
+
+
+def text_part(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def html_part(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
