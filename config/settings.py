@@ -201,6 +201,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Paperboy -------------------------------------------------------------------------------
 PAPERBOY_CONTACT_URL = env("PAPERBOY_CONTACT_URL", default=SITE_URL)
 PAPERBOY_POSTAL_ADDRESS = env("PAPERBOY_POSTAL_ADDRESS", default="")
+PAPERBOY_UNSUBSCRIBE_MAILTO = env("PAPERBOY_UNSUBSCRIBE_MAILTO", default="")
 PAPERBOY_LIST_ID = env("PAPERBOY_LIST_ID", default=f"Paperboy digest <digest.{_site.hostname}>")
 DIGEST_RECENT_DAYS = env.int("DIGEST_RECENT_DAYS", default=7)
 DIGEST_CHUNK_SIZE = env.int("DIGEST_CHUNK_SIZE", default=200)
