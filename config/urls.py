@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("anymail/", include("anymail.urls")),
     path("", include("subscriptions.urls")),
     path("", include("digest.urls")),
 ]

@@ -14,11 +14,13 @@ _inliner = css_inline.CSSInliner(keep_style_tags=True)
 
 
 class SendError(Exception):
-    """A message that was not accepted; `permanent` says whether a retry could help."""
+    """A message that was not accepted; `permanent` says whether a retry could help, and
+    `connection_lost` whether the connection must be reopened before the next message."""
 
-    def __init__(self, message: str, *, permanent: bool):
+    def __init__(self, message: str, *, permanent: bool, connection_lost: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.connection_lost = connection_lost
 
 
 def header_safe(value: str, limit: int = 250) -> str:
@@ -35,16 +37,21 @@ def build_email(
     *,
     to: str,
     subject: str,
-    template: str,
-    context: dict,
+    template: str = "",
+    context: dict | None = None,
+    text: str = "",
+    html: str = "",
     unsubscribe_url: str = "",
     message_id: str = "",
 ) -> EmailMultiAlternatives:
-    """Render emails/<template>.txt and .html into one message. With `unsubscribe_url`, the
-    message carries the RFC 2369 / RFC 8058 one-click headers and a List-Id."""
-    context = {"site_url": settings.SITE_URL, **context}
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = _inliner.inline(render_to_string(f"emails/{template}.html", context))
+    """One message from emails/<template>.txt and .html (or from `text` and `html` rendered
+    by the caller), its CSS inlined. With `unsubscribe_url`, the message carries the RFC 2369
+    / RFC 8058 one-click headers and a List-Id."""
+    if template:
+        context = {"site_url": settings.SITE_URL, **(context or {})}
+        text = render_to_string(f"emails/{template}.txt", context)
+        html = render_to_string(f"emails/{template}.html", context)
+    html = _inliner.inline(html)
     headers = {"Message-ID": message_id or make_msgid(domain=message_domain())}
     if unsubscribe_url:
         targets = [f"<{unsubscribe_url}>"]

@@ -16,6 +16,7 @@ class Digest(models.Model):
         "subscriptions.Subscriber", on_delete=models.CASCADE, related_name="digests"
     )
     period_key = models.CharField(max_length=40)
+    run_id = models.CharField(max_length=32, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -64,6 +65,26 @@ class DigestItem(models.Model):
 
     def __str__(self):
         return f"#{self.rank} of {self.digest}"
+
+
+class DeliveryEvent(models.Model):
+    """A provider's tracking event (bounce, complaint, ...), kept once per event id."""
+
+    event_id = models.CharField(max_length=300, unique=True)
+    event_type = models.CharField(max_length=30)
+    recipient = models.EmailField(max_length=254, blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+    reject_reason = models.CharField(max_length=30, blank=True)
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.event_type} for {self.recipient}"
 
 
 class OutboxMessage(models.Model):

@@ -1,23 +1,30 @@
-"""The digest run: who is due, what they get, and sending it exactly once."""
+"""The digest run: who is due, what they get, and sending it exactly once.
+
+A chunk of subscribers goes through four steps, each a handful of queries for the whole chunk:
+match (topics against recent papers), reserve (a Digest row per subscriber and period, with its
+papers), claim (pending → sending, row-locked, so only one worker sends), send, then record the
+outcome and store when each subscriber is next due."""
 
 import logging
+import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from scraper.models import Paper
 from subscriptions import schedule
 from subscriptions.models import Subscriber, Topic
-from subscriptions.services import manage_url, subscriber_reschedule
+from subscriptions.services import manage_url
 from subscriptions.tokens import unsubscribe_token
 
-from . import mailer
+from . import mailer, rendering
 from .matching import TopicIndex
 from .models import Digest, DigestItem
 from .query import document_for
@@ -50,6 +57,9 @@ class RunResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+# --- Who ------------------------------------------------------------------------------------
+
+
 def _receiving(now: datetime):
     return Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).filter(
         Q(paused_until__isnull=True) | Q(paused_until__lt=now.date())
@@ -73,6 +83,24 @@ def chunked(ids: list[int], size: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+# --- What -----------------------------------------------------------------------------------
+
+_documents: dict[tuple, object] = {}
+
+
+def _document(paper: Paper):
+    """A paper's tokenised document, kept per process across the chunks of a run."""
+    key = (paper.pk, paper.updated_at)
+    doc = _documents.get(key)
+    if doc is None:
+        if len(_documents) > 50_000:
+            _documents.clear()
+        doc = _documents[key] = document_for(
+            title=paper.title, abstract=paper.abstract, authors=paper.authors
+        )
+    return doc
+
+
 def recent_papers(*, now: datetime) -> list[Paper]:
     since = now - timedelta(days=settings.DIGEST_RECENT_DAYS)
     return list(Paper.objects.filter(first_seen_at__gte=since).prefetch_related("sources"))
@@ -81,7 +109,8 @@ def recent_papers(*, now: datetime) -> list[Paper]:
 def papers_for_subscribers(
     *, subscribers: list[Subscriber], papers: list[Paper]
 ) -> dict[int, list[PaperMatch]]:
-    """Each subscriber's matching papers, ranked, before removing what they already got."""
+    """Each subscriber's matching papers, ranked (score, then upvotes), honouring each topic's
+    and the subscriber's minimum upvotes and sources; before removing what was already sent."""
     topics = list(Topic.objects.filter(subscriber__in=subscribers).prefetch_related("sources"))
     index = TopicIndex()
     by_id = {}
@@ -92,16 +121,18 @@ def papers_for_subscribers(
     source_ids = {s.pk: {src.pk for src in s.sources.all()} for s in subscribers}
     result: dict[int, dict[int, PaperMatch]] = {s.pk: {} for s in subscribers}
     for paper in papers:
-        doc = document_for(title=paper.title, abstract=paper.abstract, authors=paper.authors)
-        paper_sources = {src.pk for src in paper.sources.all()}
-        for hit in index.match(doc):
+        paper_sources = None
+        for hit in index.match(_document(paper)):
             topic = by_id[hit.topic_id]
             sub = subs[topic.subscriber_id]
             if paper.upvotes < max(topic.min_upvotes, sub.min_upvotes):
                 continue
             wanted = {src.pk for src in topic.sources.all()} or source_ids[sub.pk]
-            if wanted and not (wanted & paper_sources):
-                continue
+            if wanted:
+                if paper_sources is None:
+                    paper_sources = {src.pk for src in paper.sources.all()}
+                if not wanted & paper_sources:
+                    continue
             entry = result[sub.pk].setdefault(paper.pk, PaperMatch(paper))
             entry.score = max(entry.score, hit.match.score)
             entry.topics.append(topic.query)
@@ -112,59 +143,6 @@ def papers_for_subscribers(
     }
 
 
-def digest_claim(
-    *, subscriber: Subscriber, period_key: str, matches: list[PaperMatch], now: datetime
-) -> Digest | None:
-    """Reserve the digest of this period with its papers, or resume one a crashed run left.
-    Returns None when there is nothing to send for this period."""
-    with transaction.atomic():
-        digest, created = Digest.objects.get_or_create(subscriber=subscriber, period_key=period_key)
-        if not created:
-            return _resumable(digest, now)
-        already = set(
-            DigestItem.objects.filter(subscriber=subscriber).values_list("paper_id", flat=True)
-        )
-        fresh = [m for m in matches if m.paper.pk not in already]
-        if not fresh:
-            digest.status = Digest.Status.EMPTY
-            digest.save(update_fields=["status"])
-            return None
-        DigestItem.objects.bulk_create(
-            DigestItem(
-                digest=digest,
-                subscriber=subscriber,
-                paper=m.paper,
-                rank=rank,
-                topics=m.topics,
-                terms=sorted(m.terms),
-            )
-            for rank, m in enumerate(fresh, start=1)
-        )
-        shown = min(len(fresh), subscriber.max_papers)
-        digest.paper_count = shown
-        digest.more_count = len(fresh) - shown
-        digest.subject = digest_subject(count=len(fresh), top_title=fresh[0].paper.title)
-        digest.save(update_fields=["paper_count", "more_count", "subject"])
-    return digest
-
-
-def _resumable(digest: Digest, now: datetime) -> Digest | None:
-    if digest.status == Digest.Status.PENDING:
-        backoff = timedelta(minutes=2**digest.attempts) if digest.attempts else timedelta(0)
-        if digest.claimed_at and now - digest.claimed_at < backoff:
-            return None
-        return digest
-    if digest.status == Digest.Status.SENDING and (
-        digest.claimed_at is None or now - digest.claimed_at >= SENDING_STALE_AFTER
-    ):
-        Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
-            status=Digest.Status.PENDING
-        )
-        digest.status = Digest.Status.PENDING
-        return digest
-    return None
-
-
 def digest_subject(*, count: int, top_title: str) -> str:
     title = mailer.header_safe(top_title, limit=90)
     if count == 1:
@@ -172,7 +150,154 @@ def digest_subject(*, count: int, top_title: str) -> str:
     return f"{count} new papers: {title}, and more"
 
 
+# --- Reserve and claim ------------------------------------------------------------------------
+
+
+def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches, now):
+    """Create this chunk's Digest rows and their papers. Returns (to_send, done, busy):
+    digests to send (ours, or pending ones a crashed run left), subscriber ids whose period is
+    settled (sent, empty or failed before), and subscriber ids another worker is on."""
+    run_id = uuid.uuid4().hex
+    existing = {
+        d.subscriber_id: d
+        for d in Digest.objects.filter(
+            subscriber_id__in=list(plans), period_key__in=set(plans.values())
+        )
+        if plans.get(d.subscriber_id) == d.period_key
+    }
+    new_ids = [pk for pk in plans if pk not in existing]
+    matched_papers = {m.paper.pk for pk in new_ids for m in matches[pk]}
+    already = defaultdict(set)
+    for sub_id, paper_id in DigestItem.objects.filter(
+        subscriber_id__in=new_ids, paper_id__in=matched_papers
+    ).values_list("subscriber_id", "paper_id"):
+        already[sub_id].add(paper_id)
+
+    fresh = {pk: [m for m in matches[pk] if m.paper.pk not in already[pk]] for pk in new_ids}
+    rows = []
+    for pk in new_ids:
+        papers = fresh[pk]
+        shown = min(len(papers), subscribers[pk].max_papers)
+        rows.append(
+            Digest(
+                subscriber_id=pk,
+                period_key=plans[pk],
+                run_id=run_id,
+                status=Digest.Status.PENDING if papers else Digest.Status.EMPTY,
+                subject=digest_subject(count=len(papers), top_title=papers[0].paper.title)
+                if papers
+                else "",
+                paper_count=shown,
+                more_count=len(papers) - shown,
+            )
+        )
+    with transaction.atomic():
+        Digest.objects.bulk_create(rows, ignore_conflicts=True)
+        ours = list(
+            Digest.objects.filter(subscriber_id__in=new_ids, run_id=run_id, status="pending")
+        )
+        DigestItem.objects.bulk_create(
+            [
+                DigestItem(
+                    digest=d,
+                    subscriber_id=d.subscriber_id,
+                    paper=m.paper,
+                    rank=rank,
+                    topics=m.topics,
+                    terms=sorted(m.terms),
+                )
+                for d in ours
+                for rank, m in enumerate(fresh[d.subscriber_id], start=1)
+            ],
+            ignore_conflicts=True,
+        )
+    ours_ids = {d.subscriber_id for d in ours}
+    created_here = {
+        pk for pk in new_ids if not fresh[pk]
+    }  # empty digests this run settled (or a concurrent run did: same outcome)
+    to_send, done, busy = list(ours), set(created_here), set()
+    lost = set(new_ids) - ours_ids - created_here  # a concurrent run reserved them first
+    busy |= lost
+    for sub_id, digest in existing.items():
+        state = _resume_state(digest, now)
+        if state == "send":
+            to_send.append(digest)
+        elif state == "done":
+            done.add(sub_id)
+        else:
+            busy.add(sub_id)
+    return to_send, done, busy
+
+
+def _resume_state(digest: Digest, now: datetime) -> str:
+    """What to do with a digest an earlier run created for this period."""
+    if digest.status in (Digest.Status.SENT, Digest.Status.EMPTY, Digest.Status.FAILED):
+        return "done"
+    if digest.status == Digest.Status.PENDING:
+        backoff = timedelta(minutes=2**digest.attempts) if digest.attempts else timedelta(0)
+        if digest.claimed_at and now - digest.claimed_at < backoff:
+            return "wait"
+        return "send"
+    if digest.claimed_at is None or now - digest.claimed_at >= SENDING_STALE_AFTER:
+        # The worker sending it died: send again (the one case that can double a message).
+        Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
+            status=Digest.Status.PENDING
+        )
+        return "send"
+    return "busy"
+
+
+def _claim(digests: list[Digest], now: datetime) -> list[int]:
+    """pending → sending for the digests no other worker holds; returns the ids we won."""
+    with transaction.atomic():
+        won = list(
+            Digest.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=[d.pk for d in digests], status=Digest.Status.PENDING)
+            .values_list("pk", flat=True)
+        )
+        Digest.objects.filter(pk__in=won).update(
+            status=Digest.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return won
+
+
+# --- Render and send --------------------------------------------------------------------------
+
+
+def digest_links(subscriber: Subscriber, digest: Digest) -> dict:
+    return {
+        "manage_url": manage_url(subscriber),
+        "unsubscribe_url": unsubscribe_url(subscriber),
+        "web_url": settings.SITE_URL + reverse("digest_web", args=[subscriber.key, digest.pk]),
+    }
+
+
+def unsubscribe_url(subscriber: Subscriber) -> str:
+    return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(subscriber)])
+
+
+def digest_message_id(digest: Digest) -> str:
+    """Stable per digest, so a message re-sent after a crash reads as the same message."""
+    return f"<digest-{digest.pk}.{digest.period_key}@{mailer.message_domain()}>"
+
+
+def digest_message(digest: Digest, items: list[DigestItem], subscriber: Subscriber):
+    links = digest_links(subscriber, digest)
+    rendered = rendering.render_digest(
+        digest=digest, items=items[: subscriber.max_papers], subscriber=subscriber, links=links
+    )
+    return mailer.build_email(
+        to=subscriber.email,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        unsubscribe_url=links["unsubscribe_url"],
+        message_id=digest_message_id(digest),
+    )
+
+
 def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
+    """Template context of a digest for the web ("view in browser")."""
     subscriber = digest.subscriber
     items = list(digest.items.select_related("paper").order_by("rank"))
     if limit is not None:
@@ -186,119 +311,120 @@ def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
         "items": items,
         "groups": list(groups.items()),
         "more_count": digest.more_count,
-        "manage_url": manage_url(subscriber),
-        "unsubscribe_url": unsubscribe_url(subscriber),
-        "web_url": settings.SITE_URL + reverse("digest_web", args=[subscriber.key, digest.pk]),
         "postal_address": settings.PAPERBOY_POSTAL_ADDRESS,
+        **digest_links(subscriber, digest),
     }
 
 
-def unsubscribe_url(subscriber: Subscriber) -> str:
-    return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(subscriber)])
+def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], now, connection):
+    """Send the claimed digests over one connection; record each outcome."""
+    digests = Digest.objects.in_bulk(ids)
+    items = defaultdict(list)
+    for item in (
+        DigestItem.objects.filter(digest_id__in=ids).select_related("paper").order_by("rank")
+    ):
+        items[item.digest_id].append(item)
+    sent, provider_ids, outcomes = [], {}, {}
+    for pk in ids:
+        digest = digests[pk]
+        subscriber = subscribers[digest.subscriber_id]
+        try:
+            message = digest_message(digest, items[pk], subscriber)
+            provider_ids[pk] = mailer.send(message, connection)
+        except mailer.SendError as err:
+            outcomes[digest.subscriber_id] = _send_failed(digest, err)
+            if not err.permanent and err.connection_lost:
+                connection.close()
+            continue
+        sent.append(pk)
+        outcomes[digest.subscriber_id] = "sent"
+    if sent:
+        Digest.objects.filter(pk__in=sent).update(
+            status=Digest.Status.SENT, sent_at=timezone.now(), error=""
+        )
+        with_ids = [
+            Digest(pk=pk, provider_message_id=str(provider_ids[pk]))
+            for pk in sent
+            if provider_ids.get(pk)
+        ]
+        if with_ids:
+            Digest.objects.bulk_update(with_ids, ["provider_message_id"])
+    return outcomes
 
 
-def digest_message(digest: Digest):
-    context = digest_context(digest, limit=digest.subscriber.max_papers)
-    return mailer.build_email(
-        to=digest.subscriber.email,
-        subject=digest.subject,
-        template="digest",
-        context=context,
-        unsubscribe_url=context["unsubscribe_url"],
-        message_id=f"<digest-{digest.pk}.{digest.period_key}@{mailer.message_domain()}>",
-    )
+def _send_failed(digest: Digest, err: "mailer.SendError") -> str:
+    attempts = digest.attempts
+    if err.permanent or attempts >= MAX_ATTEMPTS:
+        with transaction.atomic():
+            Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.FAILED, error=str(err))
+            # The papers never reached the reader: free them for the next digest.
+            digest.items.all().delete()
+        log.error("digest %s to %s failed for good: %s", digest.pk, digest.subscriber_id, err)
+        mail_admins(
+            f"Digest {digest.pk} failed",
+            f"Subscriber {digest.subscriber_id}, period {digest.period_key}, "
+            f"after {attempts} attempt(s):\n\n{err}",
+            fail_silently=True,
+        )
+        return "failed"
+    Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.PENDING, error=str(err))
+    log.warning("digest %s will be retried (attempt %s): %s", digest.pk, attempts, err)
+    return "retrying"
 
 
-def digest_send(*, digest: Digest, now: datetime, connection=None) -> str:
-    """Send a claimed digest: pending → sending → sent, or back to pending / failed.
-    Returns the digest's final status."""
-    claimed = Digest.objects.filter(pk=digest.pk, status=Digest.Status.PENDING).update(
-        status=Digest.Status.SENDING, claimed_at=now, attempts=digest.attempts + 1
-    )
-    if claimed != 1:
-        return "skipped"
-    digest.refresh_from_db()
-    try:
-        provider_id = mailer.send(digest_message(digest), connection)
-    except mailer.SendError as err:
-        if err.permanent or digest.attempts >= MAX_ATTEMPTS:
-            _digest_failed(digest, str(err))
-            return Digest.Status.FAILED
-        Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.PENDING, error=str(err))
-        log.warning("digest %s will be retried: %s", digest.pk, err)
-        return "retrying"
-    Digest.objects.filter(pk=digest.pk).update(
-        status=Digest.Status.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=str(provider_id or ""),
-        message_id=f"<digest-{digest.pk}.{digest.period_key}@{mailer.message_domain()}>",
-        error="",
-    )
-    return Digest.Status.SENT
+# --- The run ----------------------------------------------------------------------------------
 
 
-def _digest_failed(digest: Digest, error: str) -> None:
-    with transaction.atomic():
-        Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.FAILED, error=error)
-        # The papers were never delivered: free them for the next digest.
-        digest.items.all().delete()
-    log.error("digest %s failed for good: %s", digest.pk, error)
-    mail_admins(
-        f"Digest {digest.pk} to {digest.subscriber.email} failed",
-        f"Period {digest.period_key}, after {digest.attempts} attempt(s):\n\n{error}",
-        fail_silently=True,
-    )
+def _next_delivery(subscriber: Subscriber, handled_key: str, now: datetime) -> datetime:
+    key, moment = schedule.current_period(subscriber, now)
+    return schedule.following_delivery(subscriber, moment) if key == handled_key else moment
 
 
 def digests_send_chunk(
     *, subscriber_ids: list[int], now: datetime, period_key: str | None = None
 ) -> RunResult:
     """Build and send the digests of a chunk of subscribers. `period_key` forces one key for
-    everyone (send_digests --all); otherwise each subscriber's scheduled period is used.
-    Safe to run twice or concurrently: the Digest claim decides who sends."""
+    everyone (send_digests --all, previews); otherwise each subscriber's scheduled period is
+    used and their next delivery is stored afterwards. Safe to run twice or concurrently."""
     result = RunResult()
-    subscribers = list(
-        Subscriber.objects.filter(pk__in=subscriber_ids, status=Subscriber.Status.ACTIVE)
-        .prefetch_related("sources")
-        .order_by("pk")
-    )
-    if not subscribers:
-        return result
-    matches = papers_for_subscribers(subscribers=subscribers, papers=recent_papers(now=now))
-    connection = mailer.open_connection()
-    try:
-        connection.open()
-        for subscriber in subscribers:
-            outcome = _digest_for(subscriber, matches[subscriber.pk], now, period_key, connection)
-            setattr(result, outcome, getattr(result, outcome) + 1)
-    finally:
-        connection.close()
-    return result
-
-
-def _digest_for(subscriber, matches, now, forced_key, connection) -> str:
-    if forced_key:
-        key = forced_key
+    subscribers = {
+        s.pk: s
+        for s in Subscriber.objects.filter(
+            pk__in=subscriber_ids, status=Subscriber.Status.ACTIVE
+        ).prefetch_related("sources")
+    }
+    if period_key:
+        plans = dict.fromkeys(subscribers, period_key)
     else:
-        if subscriber.next_digest_at is None or subscriber.next_digest_at > now:
-            return "skipped"
-        key = schedule.period_key(
-            subscriber, subscriber.next_digest_at.astimezone(subscriber.tz).date()
-        )
-    try:
-        digest = digest_claim(subscriber=subscriber, period_key=key, matches=matches, now=now)
-    except IntegrityError:
-        return "skipped"
-    outcome = "empty"
-    if digest is not None:
-        outcome = digest_send(digest=digest, now=now, connection=connection)
-    if outcome == Digest.Status.SENT:
-        outcome = "sent"
-    elif outcome == Digest.Status.FAILED:
-        outcome = "failed"
-    if not forced_key and outcome not in ("retrying", "skipped"):
-        subscriber_reschedule(subscriber=subscriber, now=now)
-    return outcome
+        plans = {
+            pk: schedule.period_key(s, s.next_digest_at.astimezone(s.tz).date())
+            for pk, s in subscribers.items()
+            if s.next_digest_at is not None and s.next_digest_at <= now
+        }
+    result.skipped += len(subscriber_ids) - len(plans)
+    if not plans:
+        return result
+    chunk = [subscribers[pk] for pk in plans]
+    matches = papers_for_subscribers(subscribers=chunk, papers=recent_papers(now=now))
+    to_send, done, busy = _reserve(plans, subscribers, matches, now)
+    result.skipped += len(busy)
+    outcomes = dict.fromkeys(done, "empty")
+    won = _claim(to_send, now)
+    result.skipped += len(to_send) - len(won)
+    if won:
+        connection = mailer.open_connection()
+        try:
+            outcomes.update(_send_claimed(won, subscribers, now, connection))
+        finally:
+            connection.close()
+    for outcome in outcomes.values():
+        setattr(result, outcome, getattr(result, outcome) + 1)
+    if not period_key:
+        settled = [subscribers[pk] for pk, outcome in outcomes.items() if outcome != "retrying"]
+        for s in settled:
+            s.next_digest_at = _next_delivery(s, plans[s.pk], now)
+        Subscriber.objects.bulk_update(settled, ["next_digest_at"])
+    return result
 
 
 def digest_run(*, now: datetime | None = None, everyone: bool = False, enqueue: bool = False):

@@ -16,3 +16,10 @@ def send_digest_chunk(subscriber_ids: list[int], now: str, period_key: str | Non
     services.digests_send_chunk(
         subscriber_ids=subscriber_ids, now=datetime.fromisoformat(now), period_key=period_key
     )
+
+
+@shared_task
+def process_delivery_event(event_pk: int):
+    from . import bounces
+
+    bounces.delivery_event_process(event_pk=event_pk)
