@@ -42,7 +42,7 @@ def excerpt(abstract: str, terms: tuple[str, ...]) -> str:
 
 def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) -> tuple[str, str]:
     """(HTML, text) of one paper in a digest, cached per process."""
-    key = (paper.pk, paper.updated_at, terms, topics)
+    key = (paper.pk, paper.updated_at, paper.title, paper.upvotes, terms, topics)
     if (cached := _fragments.get(key)) is not None:
         return cached
     context = {

@@ -90,7 +90,7 @@ _documents: dict[tuple, object] = {}
 
 def _document(paper: Paper):
     """A paper's tokenised document, kept per process across the chunks of a run."""
-    key = (paper.pk, paper.updated_at)
+    key = (paper.title, paper.abstract, tuple(paper.authors))
     doc = _documents.get(key)
     if doc is None:
         if len(_documents) > 50_000:
