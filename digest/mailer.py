@@ -100,4 +100,10 @@ def send(message: EmailMultiAlternatives, connection=None) -> str:
     if not sent:
         raise SendError("the backend accepted no message", permanent=False)
     status = getattr(message, "anymail_status", None)
-    return (status.message_id or "") if status is not None else ""
+    if status is None:
+        return ""
+    if status.status and status.status <= {"rejected", "invalid"}:
+        raise SendError(
+            f"the provider refused the recipient: {status.esp_response}", permanent=True
+        )
+    return str(status.message_id or "")
