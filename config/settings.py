@@ -220,3 +220,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},
 }
+
+# --- Web ------------------------------------------------------------------------------------
+# Rate limits on sign-up, link requests and previews (subscriptions/ratelimit.py); load tests
+# turn them off with RATELIMIT_ENABLE=false.
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)

@@ -98,3 +98,9 @@ class Topic(models.Model):
 
     def __str__(self):
         return self.query
+
+    @property
+    def unsubscribe_token(self) -> str:
+        from .tokens import topic_unsubscribe_token
+
+        return topic_unsubscribe_token(self)

@@ -1,5 +1,5 @@
 import contextlib
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,7 +22,9 @@ def _enqueue(task, *args):
     transaction.on_commit(lambda: task.delay(*args))
 
 
-def subscriber_signup(*, email: str, queries: list[str] = ()) -> Subscriber | None:
+def subscriber_signup(
+    *, email: str, queries: list[str] = (), timezone_name: str = ""
+) -> Subscriber | None:
     """Start (or restart) a subscription for an already validated, normalised address.
 
     The caller answers the same whatever happens here, so the page never reveals whether an
@@ -38,7 +40,9 @@ def subscriber_signup(*, email: str, queries: list[str] = ()) -> Subscriber | No
         if subscriber is None:
             try:
                 with transaction.atomic():
-                    subscriber = Subscriber.objects.create(email=email)
+                    subscriber = Subscriber.objects.create(
+                        email=email, timezone=timezone_name or "UTC"
+                    )
             except IntegrityError:  # a concurrent sign-up of the same address won
                 subscriber = Subscriber.objects.select_for_update().get(email__iexact=email)
         if subscriber.status == Subscriber.Status.SUPPRESSED:
@@ -50,14 +54,36 @@ def subscriber_signup(*, email: str, queries: list[str] = ()) -> Subscriber | No
             for query in queries:
                 with contextlib.suppress(TopicError):  # already there, or over the limit
                     topic_add(subscriber=subscriber, query=query)
-        recently = subscriber.confirmation_sent_at and (
-            now - subscriber.confirmation_sent_at < CONFIRMATION_RESEND_AFTER
-        )
-        if not recently:
-            subscriber.confirmation_sent_at = now
-            subscriber.save(update_fields=["confirmation_sent_at"])
-            _enqueue(tasks.send_confirmation, subscriber.pk)
+        _confirmation_resend(subscriber, now)
     return subscriber
+
+
+def _confirmation_resend(subscriber: Subscriber, now: datetime) -> None:
+    from . import tasks
+
+    recently = subscriber.confirmation_sent_at and (
+        now - subscriber.confirmation_sent_at < CONFIRMATION_RESEND_AFTER
+    )
+    if not recently:
+        subscriber.confirmation_sent_at = now
+        subscriber.save(update_fields=["confirmation_sent_at"])
+        _enqueue(tasks.send_confirmation, subscriber.pk)
+
+
+def subscriber_request_link(*, email: str) -> None:
+    """Email the preferences link of a validated, normalised address, if it has a
+    subscription worth managing. The caller answers the same whatever happens here: pending
+    addresses get their confirmation again, unknown and suppressed ones get nothing."""
+    from . import tasks
+
+    subscriber = Subscriber.objects.filter(email__iexact=email).first()
+    if subscriber is None or subscriber.status == Subscriber.Status.SUPPRESSED:
+        return
+    if subscriber.status == Subscriber.Status.PENDING:
+        with transaction.atomic():
+            _confirmation_resend(subscriber, timezone.now())
+        return
+    tasks.send_manage_link.delay(subscriber.pk)
 
 
 def subscriber_confirm(*, subscriber: Subscriber, now: datetime | None = None) -> Subscriber:
@@ -122,6 +148,28 @@ def topic_add(*, subscriber: Subscriber, query: str) -> Topic:
         raise TopicError(f"You already follow “{query}”.") from err
 
 
+def topic_update(*, subscriber: Subscriber, topic_id: int, query: str) -> Topic:
+    """Change a topic's query. Raises Topic.DoesNotExist for a topic not theirs, TopicError
+    for a query that cannot be saved."""
+    topic = subscriber.topics.get(pk=topic_id)
+    query = " ".join(query.split())
+    if query == topic.query:
+        return topic
+    try:
+        parse_query(query)
+    except QueryError as err:
+        raise TopicError(f"{err.message} (at character {err.position + 1})") from err
+    if subscriber.topics.filter(query=query).exclude(pk=topic.pk).exists():
+        raise TopicError(f"You already follow “{query}”.")
+    topic.query = query
+    try:
+        with transaction.atomic():
+            topic.save(update_fields=["query"])
+    except IntegrityError as err:
+        raise TopicError(f"You already follow “{query}”.") from err
+    return topic
+
+
 def topic_delete(*, subscriber: Subscriber, topic_id: int) -> bool:
     deleted, _ = Topic.objects.filter(subscriber=subscriber, pk=topic_id).delete()
     return bool(deleted)
@@ -131,3 +179,79 @@ def manage_url(subscriber: Subscriber) -> str:
     from django.urls import reverse
 
     return settings.SITE_URL + reverse("manage", args=[subscriber.key])
+
+
+SCHEDULE_FIELDS = ("frequency", "weekday", "delivery_hour", "timezone", "max_papers", "min_upvotes")
+
+
+def subscriber_set_schedule(
+    *, subscriber: Subscriber, sources=None, now: datetime | None = None, **fields
+) -> Subscriber:
+    """Store already validated schedule fields (SCHEDULE_FIELDS) and sources (None leaves
+    them; empty means all), then when the next digest is due."""
+    unknown = set(fields) - set(SCHEDULE_FIELDS)
+    if unknown:
+        raise TypeError(f"not schedule fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(subscriber, name, value)
+    with transaction.atomic():
+        subscriber.save(update_fields=list(fields))
+        if sources is not None:
+            subscriber.sources.set(sources)
+        subscriber_reschedule(subscriber=subscriber, now=now)
+    return subscriber
+
+
+def subscriber_pause(*, subscriber: Subscriber, until, now: datetime | None = None) -> Subscriber:
+    """No digests up to and including `until` (a date in the subscriber's zone); the first one
+    after comes at the usual hour on the day after, not at the moment the pause ends."""
+    now = now or timezone.now()
+    subscriber.paused_until = until
+    subscriber.save(update_fields=["paused_until"])
+    resume_at = datetime.combine(until + timedelta(days=1), time(0), tzinfo=subscriber.tz)
+    subscriber_reschedule(subscriber=subscriber, now=max(now, resume_at))
+    return subscriber
+
+
+def subscriber_resume(*, subscriber: Subscriber, now: datetime | None = None) -> Subscriber:
+    subscriber.paused_until = None
+    subscriber.save(update_fields=["paused_until"])
+    subscriber_reschedule(subscriber=subscriber, now=now)
+    return subscriber
+
+
+def subscriber_send_preview(*, subscriber: Subscriber) -> bool:
+    """Queue a digest of what matches now, outside the schedule. Its papers count as sent, so
+    the next scheduled digest does not repeat them. False if the subscriber cannot get mail."""
+    from . import tasks
+
+    if subscriber.status != Subscriber.Status.ACTIVE:
+        return False
+    _enqueue(tasks.send_preview, subscriber.pk, timezone.now().isoformat())
+    return True
+
+
+def subscriber_suppress(*, subscriber: Subscriber, reason: str) -> Subscriber:
+    subscriber.status = Subscriber.Status.SUPPRESSED
+    subscriber.suppressed_reason = reason[:500]
+    subscriber.next_digest_at = None
+    subscriber.save(update_fields=["status", "suppressed_reason", "next_digest_at"])
+    return subscriber
+
+
+def subscriber_delete(*, subscriber: Subscriber) -> None:
+    """Forget the subscriber for good: topics, digests and their papers' records go with it."""
+    subscriber.delete()
+
+
+def site_url(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def topic_unsubscribe_url(topic: Topic) -> str:
+    """The signed link that stops one topic, for the digest's per-topic footer."""
+    from django.urls import reverse
+
+    from .tokens import topic_unsubscribe_token
+
+    return site_url(reverse("topic_unsubscribe", args=[topic_unsubscribe_token(topic)]))

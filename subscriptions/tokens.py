@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core import signing
 
-from .models import Subscriber
+from .models import Subscriber, Topic
 
 _CONFIRM = "subscriptions.confirm"
 _UNSUBSCRIBE = "subscriptions.unsubscribe"
@@ -40,3 +40,24 @@ def subscriber_for_unsubscribe_token(token: str) -> Subscriber | None:
     except signing.BadSignature:
         return None
     return Subscriber.objects.filter(key=key).first()
+
+
+_TOPIC_UNSUBSCRIBE = "subscriptions.topic-unsubscribe"
+
+
+def topic_unsubscribe_token(topic: Topic) -> str:
+    return signing.Signer(salt=_TOPIC_UNSUBSCRIBE).sign(f"{topic.subscriber.key}.{topic.pk}")
+
+
+def topic_for_unsubscribe_token(token: str) -> tuple[Subscriber | None, Topic | None]:
+    """(subscriber, topic) a per-topic unsubscribe token names. The topic is None when it is
+    already gone; both are None for a tampered or unknown token."""
+    try:
+        value = signing.Signer(salt=_TOPIC_UNSUBSCRIBE).unsign(token)
+    except signing.BadSignature:
+        return None, None
+    key, _, topic_id = value.rpartition(".")
+    subscriber = Subscriber.objects.filter(key=key).first()
+    if subscriber is None or not topic_id.isdigit():
+        return None, None
+    return subscriber, subscriber.topics.filter(pk=int(topic_id)).first()
