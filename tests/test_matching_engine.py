@@ -1,0 +1,277 @@
+"""The matching engine: the topic index agrees with a plain evaluation of each query's parse
+tree, on any queries and texts; the parser fails only with QueryError; the index only
+verifies the topics a paper's tokens point to."""
+
+import html
+import itertools
+import re
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from digest.matching import TopicIndex, TopicMatch
+from digest.query import And, Or, Query, QueryError, Term, document_for, highlight, parse_query
+
+WORDS = [
+    "robot",
+    "robots",
+    "robotic",
+    "arm",
+    "pre",
+    "training",
+    "pretraining",
+    "model",
+    "models",
+    "llm",
+    "LLMs",
+    "studies",
+    "study",
+    "vision",
+    "language",
+    "núñez",
+    "Straße",
+    "x2",
+    "a",
+]
+FIELDS = ["", "", "", "title:", "abstract:", "author:"]
+
+
+# --- A plain evaluator of the parse tree ------------------------------------------------------
+
+
+def spellings(units) -> list[tuple[str, ...]]:
+    """Every token sequence a phrase's units stand for."""
+    options = [[(u,)] if isinstance(u, str) else [tuple(u[0]), (u[1],)] for u in units]
+    return [sum(combo, ()) for combo in itertools.product(*options)]
+
+
+def has_path(spans, sequence) -> bool:
+    triples = [(token, s, e) for token, places in spans.items() for s, e in places]
+
+    def walk(rest, at) -> bool:
+        if not rest:
+            return True
+        return any(walk(rest[1:], e) for t, s, e in triples if t == rest[0] and s == at)
+
+    return any(walk(sequence[1:], e) for t, _, e in triples if t == sequence[0])
+
+
+def plain(node, doc) -> bool:
+    if isinstance(node, And):
+        return all(plain(child, doc) for child in node.children)
+    if isinstance(node, Or):
+        return any(plain(child, doc) for child in node.children)
+    assert isinstance(node, Term)
+    fields = [node.field] if node.field else ["title", "abstract"]
+    found = any(
+        has_path(getattr(doc, field), sequence)
+        for field in fields
+        for sequence in spellings(node.units)
+    )
+    return found != node.negated
+
+
+# --- Strategies ---------------------------------------------------------------------------------
+
+words = st.sampled_from(WORDS)
+separators = st.sampled_from([" ", " ", " ", "-", ", ", " - ", "_", ". "])
+
+
+@st.composite
+def texts(draw, max_words=12):
+    chosen = draw(st.lists(words, max_size=max_words))
+    out = ""
+    for word in chosen:
+        out += word + draw(separators)
+    return out
+
+
+@st.composite
+def terms(draw):
+    if draw(st.booleans()):
+        body = draw(words)
+        if draw(st.integers(0, 3)) == 0:
+            body += "-" + draw(words)
+    else:
+        inner = draw(st.lists(words, min_size=1, max_size=3))
+        body = '"' + "".join(w + draw(st.sampled_from([" ", "-"])) for w in inner).strip(" -")
+        body += '"'
+    return ("-" if draw(st.integers(0, 4)) == 0 else "") + draw(st.sampled_from(FIELDS)) + body
+
+
+@st.composite
+def queries(draw, depth=2):
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        if depth and draw(st.integers(0, 4)) == 0:
+            parts.append("(" + draw(queries(depth=depth - 1)) + ")")
+        else:
+            parts.append(draw(terms()))
+        if draw(st.integers(0, 3)) == 0:
+            parts.append(draw(st.sampled_from(["OR", "AND"])))
+    if parts[-1] in ("OR", "AND"):
+        parts.pop()
+    return " ".join(parts)
+
+
+def parsed_or_none(text: str) -> Query | None:
+    try:
+        return parse_query(text)
+    except QueryError:
+        return None
+
+
+papers = st.tuples(
+    texts(), texts(), st.lists(st.sampled_from(["Ana Núñez", "Grace Hopper", "Robot Arm"]))
+)
+quick = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# --- Properties ---------------------------------------------------------------------------------
+
+
+@quick
+@given(st.lists(queries(), min_size=1, max_size=12), st.lists(papers, min_size=1, max_size=4))
+def test_the_index_agrees_with_a_plain_evaluation_of_every_parse_tree(texts_, docs):
+    parsed = {i: parsed_or_none(text) for i, text in enumerate(texts_)}
+    assume(any(parsed.values()))
+    index = TopicIndex()
+    for i, text in enumerate(texts_):
+        index.add(i, text)
+    assert len(index) == sum(1 for q in parsed.values() if q is not None)
+    for title, abstract, authors in docs:
+        doc = document_for(title=title, abstract=abstract, authors=authors)
+        expected = {i for i, q in parsed.items() if q is not None and plain(q.tree, doc)}
+        assert {hit.topic_id for hit in index.match(doc)} == expected
+        for i, query in parsed.items():
+            if query is not None:
+                assert (query.match(doc) is not None) == (i in expected), texts_[i]
+
+
+@quick
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.one_of(st.none(), queries())), max_size=25),
+    papers,
+)
+def test_the_index_stays_right_as_topics_are_added_changed_and_removed(operations, paper):
+    index, current = TopicIndex(), {}
+    for topic_id, text in operations:
+        if text is None:
+            index.remove(topic_id)
+            current.pop(topic_id, None)
+        else:
+            index.add(topic_id, text)
+            current[topic_id] = parsed_or_none(text)
+    current = {i: q for i, q in current.items() if q is not None}
+    doc = document_for(title=paper[0], abstract=paper[1], authors=paper[2])
+    assert len(index) == len(current)
+    expected = sorted(i for i, q in current.items() if plain(q.tree, doc))
+    assert [hit.topic_id for hit in index.match(doc)] == expected
+
+
+query_characters = st.text(alphabet='"“()-: ORANDtilebsrcuhx\u00ad\u2010é\t', max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=120), query_characters, queries()))
+def test_no_input_makes_the_parser_raise_anything_but_query_error(text):
+    try:
+        query = parse_query(text)
+    except QueryError as err:
+        assert err.message
+        assert 0 <= err.position <= len(text)
+        assert err.caret(text).endswith("^")
+    else:
+        query.match(document_for(title=text, abstract=text, authors=[text]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=80), st.lists(st.one_of(words, st.text(max_size=10)), max_size=3))
+def test_highlighting_only_adds_marks_to_the_escaped_text(text, terms_):
+    marked = str(highlight(text, terms_))
+    assert "<" not in marked.replace("<mark>", "").replace("</mark>", "")
+    assert html.unescape(re.sub("</?mark>", "", marked)) == text
+
+
+# --- The index ----------------------------------------------------------------------------------
+
+
+def doc_of(title: str, abstract: str = ""):
+    return document_for(title=title, abstract=abstract)
+
+
+def test_it_skips_invalid_queries():
+    index = TopicIndex()
+    index.add(1, "robot OR")
+    index.add(2, "robot")
+    assert len(index) == 1
+    assert [hit.topic_id for hit in index.match(doc_of("Robot arms"))] == [2]
+
+
+def test_adding_a_topic_again_replaces_its_query():
+    index = TopicIndex()
+    index.add(1, "robot")
+    index.add(1, "arm")
+    assert [hit.topic_id for hit in index.match(doc_of("Arm"))] == [1]
+    assert list(index.match(doc_of("Robot"))) == []
+    index.add(1, "robot OR")
+    assert len(index) == 0, "an invalid new query leaves the topic out"
+
+
+def test_removed_topics_no_longer_match_and_others_with_the_same_query_still_do():
+    index = TopicIndex()
+    for topic_id in (1, 2, 3):
+        index.add(topic_id, "LLM agents")
+    index.remove(2)
+    index.remove(99)
+    assert len(index) == 2
+    assert [hit.topic_id for hit in index.match(doc_of("LLM agents"))] == [1, 3]
+
+
+def test_it_yields_topic_matches_in_topic_id_order_with_score_and_terms():
+    index = TopicIndex()
+    index.add(5, '"continual pre-training"')
+    index.add(3, "LLM")
+    index.add(4, "video")
+    hits = list(index.match(doc_of("Continual pre-training of LLMs", "For video.")))
+    assert [hit.topic_id for hit in hits] == [3, 4, 5]
+    assert hits[0] == TopicMatch(3, hits[0].match)
+    assert hits[0].match.terms == {"LLM"} and hits[0].match.score == 3.0
+    assert hits[1].match.terms == {"video"} and hits[1].match.score == 1.0
+    assert hits[2].match.terms == {"continual pre-training"} and hits[2].match.score == 6.0
+
+
+def test_identical_queries_are_verified_once_per_paper(monkeypatch):
+    index = TopicIndex()
+    index.add_many((topic_id, "robot arm") for topic_id in range(1000))
+    calls = count_verifications(monkeypatch)
+    assert len(list(index.match(doc_of("A robot arm")))) == 1000
+    assert calls == [1]
+
+
+def test_a_paper_only_costs_the_topics_its_tokens_point_to(monkeypatch):
+    index = TopicIndex()
+    index.add_many(
+        (i, f"word{i} OR (other{i} AND thing{i})" if i % 2 else f'"phrase{i} here" word{i}')
+        for i in range(20_000)
+    )
+    index.add(-1, "robot arm")
+    index.add(-2, "robot leg")
+    calls = count_verifications(monkeypatch)
+    assert [hit.topic_id for hit in index.match(doc_of("Robot arm", "word7 and word8"))] == [
+        -1,
+        7,
+    ]
+    assert calls[0] <= 3, "only the topics filed under the paper's tokens are verified"
+
+
+def count_verifications(monkeypatch) -> list[int]:
+    calls = [0]
+    original = Query.matches
+
+    def counting(self, doc):
+        calls[0] += 1
+        return original(self, doc)
+
+    monkeypatch.setattr(Query, "matches", counting)
+    return calls
