@@ -8,6 +8,7 @@ from digest.query import MAX_QUERY_LENGTH, QueryError, parse_query
 from scraper.models import Source
 
 from .models import TIMEZONE_CHOICES, Subscriber
+from .services import normalize_query
 
 TOPIC_REQUIRED = 'Write a topic first, for example: LoRA or "continual pre-training".'
 TOPIC_TOO_LONG = f"A topic can be at most {MAX_QUERY_LENGTH} characters."
@@ -17,7 +18,7 @@ _ZONES = frozenset(TIMEZONE_CHOICES)
 
 def clean_topic(value: str) -> str:
     """A query with its whitespace collapsed, parsed; errors say what and where, in words."""
-    query = " ".join(value.split())
+    query = normalize_query(value)
     if not query:
         raise forms.ValidationError(TOPIC_REQUIRED)
     try:
@@ -132,7 +133,10 @@ class ScheduleForm(forms.ModelForm):
         queryset=Source.objects.filter(enabled=True),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"invalid_choice": "That source is not offered any more."},
+        error_messages={
+            "invalid_choice": "That source is not offered any more.",
+            "invalid_pk_value": "That source is not offered any more.",
+        },
     )
 
     class Meta:

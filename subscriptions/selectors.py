@@ -17,6 +17,11 @@ from scraper.models import Paper, Source
 
 from .models import Subscriber
 
+try:
+    from digest.selectors import papers_matching_query
+except ImportError:  # digest/selectors.py is being written; until then, match here
+    papers_matching_query = None
+
 PREVIEW_DAYS = 30
 PREVIEW_LIMIT = 5
 _MATCH_CACHE_SECONDS = 600
@@ -54,16 +59,18 @@ def _document(paper: Paper):
     return doc
 
 
-def _ranked_matches(parsed: Query, since: datetime) -> list[tuple[float, int, int, tuple]]:
-    found = []
-    for paper in Paper.objects.filter(first_seen_at__gte=since).only(
-        "pk", "title", "abstract", "authors", "updated_at", "upvotes"
-    ):
-        match = parsed.match(_document(paper))
-        if match is not None:
-            found.append((-match.score, -paper.upvotes, paper.pk, tuple(sorted(match.terms))))
-    found.sort()
-    return found
+def _ranked_matches(parsed: Query, days: int, since: datetime) -> list[tuple]:
+    """(-score, -upvotes, pk, terms) of every recent paper the query matches, best first."""
+    if papers_matching_query is not None:
+        found = papers_matching_query(query=parsed.text, days=days)
+    else:
+        papers = Paper.objects.filter(first_seen_at__gte=since).only(
+            "pk", "title", "abstract", "authors", "updated_at", "upvotes"
+        )
+        found = [(p, m) for p in papers if (m := parsed.match(_document(p))) is not None]
+    ranked = [(-m.score, -p.upvotes, p.pk, tuple(sorted(m.terms))) for p, m in found]
+    ranked.sort()
+    return ranked
 
 
 def query_matches(*, query: str, days: int = PREVIEW_DAYS, limit: int = PREVIEW_LIMIT):
@@ -75,7 +82,7 @@ def query_matches(*, query: str, days: int = PREVIEW_DAYS, limit: int = PREVIEW_
     key = "qm:" + hashlib.sha256(f"{parsed.text}\0{days}\0{limit}\0{stamp}".encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:
-        ranked = _ranked_matches(parsed, since)
+        ranked = _ranked_matches(parsed, days, since)
         cached = (len(ranked), [(pk, terms) for _, _, pk, terms in ranked[:limit]])
         cache.set(key, cached, _MATCH_CACHE_SECONDS)
     count, top = cached

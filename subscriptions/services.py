@@ -1,4 +1,5 @@
 import contextlib
+import re
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -129,8 +130,16 @@ def subscriber_reschedule(*, subscriber: Subscriber, now: datetime | None = None
     subscriber.save(update_fields=["next_digest_at"])
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalize_query(query: str) -> str:
+    """Control characters become spaces (a NUL cannot even be stored), runs of spaces one."""
+    return " ".join(_CONTROL.sub(" ", query).split())
+
+
 def topic_add(*, subscriber: Subscriber, query: str) -> Topic:
-    query = " ".join(query.split())
+    query = normalize_query(query)
     if not query:
         raise TopicError('Write a topic first, for example: LoRA or "continual pre-training".')
     try:
@@ -152,7 +161,7 @@ def topic_update(*, subscriber: Subscriber, topic_id: int, query: str) -> Topic:
     """Change a topic's query. Raises Topic.DoesNotExist for a topic not theirs, TopicError
     for a query that cannot be saved."""
     topic = subscriber.topics.get(pk=topic_id)
-    query = " ".join(query.split())
+    query = normalize_query(query)
     if query == topic.query:
         return topic
     try:

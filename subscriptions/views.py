@@ -1,7 +1,8 @@
+import re
 from functools import wraps
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import feedgenerator, timezone
@@ -131,6 +132,9 @@ def confirm(request, token):
 # --- Preferences centre ---------------------------------------------------------------------
 
 
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
 def _manage_view(methods):
     """A preferences page: looked up by its key (unknown keys get the friendly 404), never
     cached, never indexed."""
@@ -141,6 +145,8 @@ def _manage_view(methods):
         @_rate_limited
         @wraps(view)
         def wrapper(request, key, *args, **kwargs):
+            if not _KEY_RE.fullmatch(key):
+                raise Http404("no such key")
             subscriber = get_object_or_404(Subscriber, key=key)
             response = view(request, subscriber, *args, **kwargs)
             response["X-Robots-Tag"] = "noindex"

@@ -49,7 +49,12 @@ def test_the_sample_digest_renders_bundled_papers_grouped_by_topic(client):
 
 def test_it_signs_up_with_a_first_topic_and_the_browser_time_zone(client):
     page = client.post(
-        "/", {"email": "Ada@Example.ORG", "query": '  "continual   pre-training" ', "timezone": "Europe/Paris"}
+        "/",
+        {
+            "email": "Ada@Example.ORG",
+            "query": '  "continual   pre-training" ',
+            "timezone": "Europe/Paris",
+        },
     )
     assert page.status_code == 200
     assert "Check your inbox" in text(page)
