@@ -225,3 +225,35 @@ LOGGING = {
 # Rate limits on sign-up, link requests and previews (subscriptions/ratelimit.py); load tests
 # turn them off with RATELIMIT_ENABLE=false.
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+
+# --- Scraper --------------------------------------------------------------------------------
+# How the scraper treats the sites it reads (scraper/client.py); see docs/scraper.md.
+SCRAPER_CONNECT_TIMEOUT = env.float("SCRAPER_CONNECT_TIMEOUT", default=10.0)
+SCRAPER_READ_TIMEOUT = env.float("SCRAPER_READ_TIMEOUT", default=30.0)
+SCRAPER_MAX_BYTES = env.int("SCRAPER_MAX_BYTES", default=20 * 1024 * 1024)
+SCRAPER_MAX_REDIRECTS = env.int("SCRAPER_MAX_REDIRECTS", default=5)
+SCRAPER_RETRIES = env.int("SCRAPER_RETRIES", default=3)
+SCRAPER_BACKOFF_SECONDS = env.float("SCRAPER_BACKOFF_SECONDS", default=2.0)
+SCRAPER_BACKOFF_MAX_SECONDS = env.float("SCRAPER_BACKOFF_MAX_SECONDS", default=60.0)
+SCRAPER_RETRY_AFTER_MAX_SECONDS = env.float("SCRAPER_RETRY_AFTER_MAX_SECONDS", default=120.0)
+SCRAPER_HOST_DELAY_SECONDS = env.float("SCRAPER_HOST_DELAY_SECONDS", default=1.0)
+try:  # "host=seconds,host=seconds"; a host also covers its subdomains
+    SCRAPER_HOST_DELAYS = {
+        host.lower(): float(delay)
+        for host, delay in env.dict("SCRAPER_HOST_DELAYS", default={"arxiv.org": "3"}).items()
+    }
+except ValueError as _err:
+    raise ImproperlyConfigured(f"SCRAPER_HOST_DELAYS must read host=seconds,...: {_err}") from None
+SCRAPER_RESPECT_ROBOTS = env.bool("SCRAPER_RESPECT_ROBOTS", default=True)
+SCRAPER_ROBOTS_CACHE_SECONDS = env.int("SCRAPER_ROBOTS_CACHE_SECONDS", default=3600)
+SCRAPER_UNHEALTHY_AFTER = env.int("SCRAPER_UNHEALTHY_AFTER", default=3)
+SCRAPER_RUN_STALE_SECONDS = env.int("SCRAPER_RUN_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT)
+SCRAPER_HF_BASE_URL = env("SCRAPER_HF_BASE_URL", default="https://huggingface.co").rstrip("/")
+for _name in ("SCRAPER_CONNECT_TIMEOUT", "SCRAPER_READ_TIMEOUT", "SCRAPER_MAX_BYTES"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive, got {globals()[_name]!r}")
+if min([SCRAPER_RETRIES, SCRAPER_MAX_REDIRECTS, *SCRAPER_HOST_DELAYS.values()], default=0) < 0:
+    raise ImproperlyConfigured(
+        "SCRAPER_RETRIES, SCRAPER_MAX_REDIRECTS and SCRAPER_HOST_DELAYS must not be negative"
+    )
+# --- End of scraper -------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -22,6 +23,10 @@ class Source(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     etag = models.CharField(max_length=500, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
+    # Beat's sweep scrapes the rows due by this; empty means due now.
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Set while a run holds this source (the overlap lock); stale after SCRAPER_RUN_STALE_SECONDS.
+    running_since = models.DateTimeField(null=True, blank=True)
 
     UNHEALTHY_AFTER = 3
 
@@ -33,7 +38,8 @@ class Source(models.Model):
 
     @property
     def healthy(self) -> bool:
-        return self.consecutive_failures < self.UNHEALTHY_AFTER
+        limit = getattr(settings, "SCRAPER_UNHEALTHY_AFTER", self.UNHEALTHY_AFTER)
+        return self.consecutive_failures < limit
 
 
 class Paper(models.Model):
@@ -89,9 +95,32 @@ class ScrapeRun(models.Model):
     new = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, blank=True, help_text="The parser used.")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    notes = models.TextField(blank=True, help_text="Why the page was parsed degraded, etc.")
 
     class Meta:
         ordering = ["-started_at"]
 
     def __str__(self):
         return f"{self.url} @ {self.started_at:%Y-%m-%d %H:%M}: {self.status}"
+
+    @property
+    def duration(self):
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+class Backfill(models.Model):
+    """Where a `scrape --since` walk over the Hugging Face date pages stands, so an
+    interrupted walk resumes at the day it stopped."""
+
+    name = models.CharField(max_length=50, unique=True)
+    since = models.DateField()
+    until = models.DateField()
+    next_date = models.DateField(help_text="The first day not yet scraped.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name}: {self.since} → {self.until}, at {self.next_date}"

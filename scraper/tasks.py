@@ -5,6 +5,7 @@ from . import services
 
 @shared_task
 def scrape_due_sources():
+    """Beat's sweep: queue one task per source that is due and not running."""
     for source in services.sources_due():
         scrape_source.delay(source.pk)
 
