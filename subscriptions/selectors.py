@@ -10,9 +10,8 @@ from django.core.cache import cache
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from digest.matching import TopicIndex
 from digest.models import Digest
-from digest.query import Query, document_for, parse_query
+from digest.query import Query, QueryError, document_for, parse_query
 from scraper.models import Paper, Source
 
 from .models import Subscriber
@@ -26,6 +25,8 @@ PREVIEW_DAYS = 30
 PREVIEW_LIMIT = 5
 _MATCH_CACHE_SECONDS = 600
 _documents: dict[tuple, object] = {}
+# What a list of matches shows of a paper (Paper.url needs the four links).
+_LISTED = ("pk", "title", "upvotes", "hf_url", "arxiv_url", "project_url", "pdf_url")
 
 
 @dataclass
@@ -73,53 +74,77 @@ def _ranked_matches(parsed: Query, days: int, since: datetime) -> list[tuple]:
     return ranked
 
 
+def _matches_many(queries: list[str], days: int, limit: int) -> dict[str, tuple]:
+    """{query: (count, [(paper pk, terms)])} for valid queries, from the cache where it can;
+    one stamp query and one cache round trip for all of them."""
+    since, stamp = _recent_papers_stamp(days)
+    keys = {
+        query: "qm:" + hashlib.sha256(f"{query}\0{days}\0{limit}\0{stamp}".encode()).hexdigest()
+        for query in queries
+    }
+    found = cache.get_many(list(keys.values()))
+    result, missing = {}, {}
+    for query, key in keys.items():
+        if key in found:
+            result[query] = found[key]
+            continue
+        try:
+            parsed = parse_query(query)
+        except QueryError:
+            continue
+        ranked = _ranked_matches(parsed, days, since)
+        result[query] = missing[key] = (
+            len(ranked),
+            [(pk, terms) for _, _, pk, terms in ranked[:limit]],
+        )
+    if missing:
+        cache.set_many(missing, _MATCH_CACHE_SECONDS)
+    return result
+
+
+def _with_papers(found: dict[str, tuple]) -> dict[str, QueryMatches]:
+    papers = Paper.objects.only(*_LISTED).in_bulk([pk for _, t in found.values() for pk, _ in t])
+    return {
+        query: QueryMatches(count, [(papers[pk], terms) for pk, terms in top if pk in papers])
+        for query, (count, top) in found.items()
+    }
+
+
 def query_matches(*, query: str, days: int = PREVIEW_DAYS, limit: int = PREVIEW_LIMIT):
     """How many papers of the last `days` days a query matches, and the best `limit` of them
     with the terms that matched. Raises digest.query.QueryError for a query that does not
     parse. Cached until a paper in the window changes."""
-    parsed = parse_query(query)
-    since, stamp = _recent_papers_stamp(days)
-    key = "qm:" + hashlib.sha256(f"{parsed.text}\0{days}\0{limit}\0{stamp}".encode()).hexdigest()
-    cached = cache.get(key)
-    if cached is None:
-        ranked = _ranked_matches(parsed, days, since)
-        cached = (len(ranked), [(pk, terms) for _, _, pk, terms in ranked[:limit]])
-        cache.set(key, cached, _MATCH_CACHE_SECONDS)
-    count, top = cached
-    papers = Paper.objects.in_bulk([pk for pk, _ in top])
-    return QueryMatches(count, [(papers[pk], terms) for pk, terms in top if pk in papers])
+    parse_query(query)
+    return _with_papers(_matches_many([query], days, limit))[query]
 
 
 def topics_with_recent_matches(*, subscriber: Subscriber) -> list[dict]:
     """The subscriber's topics, each with how many papers of the last 30 days it matches and
-    the best few of them."""
-    rows = []
-    for topic in subscriber.topics.all():
-        try:
-            matches = query_matches(query=topic.query)
-        except ValueError:  # a query saved under older rules that no longer parses
-            matches = QueryMatches(0)
-        rows.append({"topic": topic, "recent_count": matches.count, "recent": matches.papers})
-    return rows
-
-
-def topics_with_recent_counts(*, subscriber: Subscriber) -> list[dict]:
-    """Counts only, in one pass over the recent papers for all topics at once."""
+    the best few of them (a query saved under older rules that no longer parses: none)."""
     topics = list(subscriber.topics.all())
     if not topics:
         return []
-    index = TopicIndex()
+    matches = _with_papers(_matches_many([t.query for t in topics], PREVIEW_DAYS, PREVIEW_LIMIT))
+    rows = []
     for topic in topics:
-        index.add(topic.pk, topic.query)
-    counts = dict.fromkeys((t.pk for t in topics), 0)
-    since = timezone.now() - timedelta(days=PREVIEW_DAYS)
-    for paper in Paper.objects.filter(first_seen_at__gte=since):
-        for hit in index.match(_document(paper)):
-            counts[hit.topic_id] += 1
-    return [{"topic": t, "recent_count": counts[t.pk]} for t in topics]
+        found = matches.get(topic.query, QueryMatches(0))
+        rows.append({"topic": topic, "recent_count": found.count, "recent": found.papers})
+    return rows
 
 
 # --- Why no email today? -------------------------------------------------------------------
+
+
+def next_delivery_text(*, subscriber: Subscriber, now: datetime | None = None) -> str | None:
+    """When the next digest is due, in the subscriber's zone, in words; None if none is."""
+    now = now or timezone.now()
+    due = subscriber.next_digest_at
+    if due is None or not subscriber.is_receiving:
+        return None
+    if due <= now:
+        return "within a few minutes: this period's digest has not gone out yet"
+    local = due.astimezone(subscriber.tz)
+    return f"{local:%A %-d %B, %H:%M} ({subscriber.timezone})"
 
 
 @dataclass
@@ -128,7 +153,7 @@ class DeliveryReport:
     tone: str  # "ok", "info" or "warn"
     notes: list[str]
     log: list[dict]
-    next_at: datetime | None
+    next_at: str | None
 
 
 def _digest_line(digest: Digest) -> str:
@@ -169,7 +194,7 @@ def delivery_report(*, subscriber: Subscriber, now: datetime | None = None) -> D
         notes.append("You follow no topics yet, so nothing can match.")
 
     status = subscriber.status
-    next_at = subscriber.next_digest_at if subscriber.is_receiving else None
+    next_at = next_delivery_text(subscriber=subscriber, now=now)
     if status == Subscriber.Status.SUPPRESSED:
         reason = subscriber.suppressed_reason or "your mail server refused our messages"
         return DeliveryReport(

@@ -286,7 +286,6 @@ def _schedule_page(request, subscriber, *, form=None, pause_form=None, status=20
         selected = {int(v) for v in form.data.getlist("sources") if str(v).isdigit()}
     else:
         selected = {s.pk for s in subscriber.sources.all()}
-    next_at = subscriber.next_digest_at
     return _page(
         request,
         subscriber,
@@ -297,7 +296,7 @@ def _schedule_page(request, subscriber, *, form=None, pause_form=None, status=20
         pause_form=pause_form or PauseForm(subscriber=subscriber),
         today=today,
         selected_sources=selected,
-        next_local=timezone.localtime(next_at, subscriber.tz) if next_at else None,
+        next_delivery=selectors.next_delivery_text(subscriber=subscriber),
     )
 
 
