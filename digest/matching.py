@@ -1,21 +1,36 @@
 """Matching many topics against many papers: a percolator.
 
-Every topic is compiled once into the index and filed under keys: one token, or a pair of
-tokens, such that any paper the topic matches contains (both tokens of) at least one of its
-keys. A paper looks up only its own tokens, gathers the topics filed under them (the
-candidates), and verifies each candidate exactly with `Query.match`. So a paper costs its
-tokens and its candidates, not the number of topics.
+Every distinct query is compiled once into the index and filed where a paper's tokens will
+find it; a paper then looks up only its own tokens and bigrams, so its cost is what it points
+to, not the number of topics:
 
-Words side by side ("diffusion video", "reinforcement learning") are filed under a pair of
-their tokens, so a paper with only one of them never considers the topic; the longer tokens are
-chosen, as they tend to be the rarer. Identical queries (many readers follow "LLM") share one
-compiled entry, verified once per paper. Adding or removing a topic touches only its entry."""
+- The commonest queries are exactly a set test, and are filed so that being found is the
+  test: one word ("LLM") under its token, two words ("diffusion video") under the pair of
+  tokens, a two-word phrase ("language model") under its bigram. A paper finds them through
+  its title's and abstract's tokens and bigrams, and they match with nothing left to check.
+- Every other query is filed under keys (a token, or a pair of tokens, the longer ones as they
+  tend to be the rarer), such that each paper it matches contains (both tokens of) one of its
+  keys. The queries a paper finds this way are candidates, each verified exactly.
+
+Identical queries (many readers follow "LLM") share one entry, verified once per paper. Adding
+or removing a topic touches only its entry; nothing is rebuilt."""
 
 import gc
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
-from .query import And, Document, Match, Or, Query, QueryError, Term, parse_query
+from .query import (
+    And,
+    Document,
+    Match,
+    Or,
+    Query,
+    QueryError,
+    Term,
+    _tests_pass,
+    parse_query,
+    plain_form,
+)
 
 Key = tuple[str] | tuple[str, str]
 
@@ -26,15 +41,80 @@ class TopicMatch(NamedTuple):
 
 
 class _Entry:
-    """One distinct query, the topics that follow it, and the keys it is filed under."""
+    """One distinct query and the topics that follow it. `plain` is the query as set tests
+    (see Query.plain) when it can be; `query` is parsed when first needed if it was compiled
+    from its plain form."""
 
-    __slots__ = ("keys", "query", "required", "topic_ids")
+    __slots__ = (
+        "exact",
+        "grams",
+        "keys",
+        "need",
+        "plain",
+        "query",
+        "required",
+        "text",
+        "topic_ids",
+    )
 
-    def __init__(self, query: Query):
+    def __init__(self, text: str, query: Query | None, plain):
+        self.text = text
         self.query = query
+        self.plain = plain
         self.topic_ids: list[int] = []
-        self.required = _required(query.tree)
-        self.keys: list[Key] = _keys(query.tree)
+        self.exact = None  # where an entry that needs no verification is filed
+        self.keys: list[Key] = []
+        self.required: frozenset[str] = frozenset()
+        # Set for a plain query of one alternative with nothing to exclude and no field.
+        self.need: frozenset[str] | None = None
+        self.grams: frozenset[tuple[str, ...]] = frozenset()
+
+    @property
+    def tree(self):
+        if self.query is None:
+            self.query = parse_query(self.text)
+        return self.query.tree
+
+
+def _compile(text: str) -> _Entry | None:
+    """The entry for a query, or None when it is invalid."""
+    plain = plain_form(text)
+    if plain is None:
+        try:
+            query = parse_query(text)
+        except QueryError:
+            return None
+        entry = _Entry(text, query, query.plain)
+    else:
+        entry = _Entry(text, None, plain)
+    plain = entry.plain
+    if plain is None:
+        entry.required = _required(entry.query.tree)
+        entry.keys = list(dict.fromkeys(_keys(entry.query.tree)))
+        return entry
+    if len(plain) == 1 and not plain[0][2] and not plain[0][3]:
+        tokens, grams, _, _ = plain[0]
+        if not grams and len(tokens) <= 2:
+            entry.exact = _rarest(tokens)
+        elif len(grams) == 1 and tokens == set(next(iter(grams))):
+            entry.exact = (next(iter(grams)),)
+    if entry.exact is None:
+        entry.keys = list(dict.fromkeys(_rarest(_needed(alt)) for alt in plain))
+        if len(plain) == 1 and not plain[0][2] and not plain[0][3]:
+            entry.need, entry.grams = plain[0][0], plain[0][1]
+    return entry
+
+
+def _needed(alternative) -> frozenset[str]:
+    """The tokens a paper needs, in some field, to pass one alternative of a plain query."""
+    need, _, _, tests = alternative
+    return need.union(
+        *(
+            values
+            for attribute, values, present in tests
+            if present and attribute.endswith("_tokens")
+        )
+    )
 
 
 def _required(node) -> frozenset[str]:
@@ -69,6 +149,30 @@ def _keys(node) -> list[Key]:
     return min(options, key=len)
 
 
+def _put(postings: dict, key: tuple, entry: _Entry) -> None:
+    """File under a token, or under a pair of tokens as a dict of dicts."""
+    if len(key) == 1:
+        postings.setdefault(key[0], []).append(entry)
+    else:
+        postings.setdefault(key[0], {}).setdefault(key[1], []).append(entry)
+
+
+def _take(postings: dict, key: tuple, entry: _Entry) -> None:
+    if len(key) == 1:
+        filed = postings[key[0]]
+        filed.remove(entry)
+        if not filed:
+            del postings[key[0]]
+    else:
+        seconds = postings[key[0]]
+        filed = seconds[key[1]]
+        filed.remove(entry)
+        if not filed:
+            del seconds[key[1]]
+            if not seconds:
+                del postings[key[0]]
+
+
 class TopicIndex:
     """Topics compiled once, then matched against each paper's document.
 
@@ -78,8 +182,13 @@ class TopicIndex:
     def __init__(self):
         self._topics: dict[int, _Entry] = {}
         self._entries: dict[str, _Entry] = {}
-        self._singles: dict[str, set[_Entry]] = {}
-        self._pairs: dict[str, dict[str, set[_Entry]]] = {}
+        # Exact entries: one token, a pair of tokens, a bigram (title and abstract only).
+        self._words: dict[str, list[_Entry]] = {}
+        self._word_pairs: dict[str, dict[str, list[_Entry]]] = {}
+        self._bigrams: dict[tuple[str, str], list[_Entry]] = {}
+        # Entries to verify: under a token, or a pair of tokens (any field).
+        self._singles: dict[str, list[_Entry]] = {}
+        self._pairs: dict[str, dict[str, list[_Entry]]] = {}
 
     def __len__(self):
         return len(self._topics)
@@ -89,11 +198,10 @@ class TopicIndex:
             self.remove(topic_id)
         entry = self._entries.get(query)
         if entry is None:
-            try:
-                parsed = parse_query(query)
-            except QueryError:
+            entry = _compile(query)
+            if entry is None:
                 return
-            entry = self._entries[query] = _Entry(parsed)
+            self._entries[query] = entry
             self._file(entry)
         entry.topic_ids.append(topic_id)
         self._topics[topic_id] = entry
@@ -116,7 +224,7 @@ class TopicIndex:
             return
         entry.topic_ids.remove(topic_id)
         if not entry.topic_ids:
-            del self._entries[entry.query.text]
+            del self._entries[entry.text]
             self._unfile(entry)
 
     def match(self, doc: Document) -> Iterator[TopicMatch]:
@@ -129,46 +237,73 @@ class TopicIndex:
         yield from hits
 
     def match_queries(self, doc: Document) -> Iterator[tuple[Sequence[int], Match]]:
-        """Each distinct matching query once: the ids of the topics following it (do not
-        change the list), and the match."""
+        """Each distinct matching query once: the ids of the topics following it (a list the
+        caller must not change), and the match."""
+        text_tokens = doc.text_tokens
+        for token in text_tokens & self._words.keys():
+            for entry in self._words[token]:
+                yield entry.topic_ids, Match(0.0, (), entry, doc)
+        for first in text_tokens & self._word_pairs.keys():
+            for filed in _seconds(self._word_pairs[first], text_tokens):
+                for entry in filed:
+                    yield entry.topic_ids, Match(0.0, (), entry, doc)
+        for bigram in doc.text_ngrams & self._bigrams.keys():
+            for entry in self._bigrams[bigram]:
+                yield entry.topic_ids, Match(0.0, (), entry, doc)
         tokens = doc.tokens
-        for entry in self._candidates(tokens):
-            if entry.required <= tokens and entry.query.matches(doc):
-                yield entry.topic_ids, Match(node=entry.query.tree, doc=doc)
-
-    def _candidates(self, tokens: frozenset[str]) -> set[_Entry]:
         filed = [self._singles[token] for token in tokens & self._singles.keys()]
         for first in tokens & self._pairs.keys():
-            seconds = self._pairs[first]
-            if len(seconds) < len(tokens):
-                filed += [entries for token, entries in seconds.items() if token in tokens]
+            filed += _seconds(self._pairs[first], tokens)
+        candidates = set().union(*filed) if len(filed) != 1 else filed[0]
+        text_ngrams = doc.text_ngrams
+        for entry in candidates:
+            need = entry.need
+            if need is not None:  # one alternative: tokens and n-grams
+                if need <= text_tokens and entry.grams <= text_ngrams:
+                    yield entry.topic_ids, Match(0.0, (), entry, doc)
+                continue
+            plain = entry.plain
+            if plain is None:
+                if not (entry.required <= tokens and entry.query.matches(doc)):
+                    continue
             else:
-                filed += [seconds[token] for token in tokens & seconds.keys()]
-        return set().union(*filed)
+                for need, grams, excluded, tests in plain:
+                    if (
+                        need <= text_tokens
+                        and (not grams or grams <= text_ngrams)
+                        and (not excluded or excluded.isdisjoint(text_tokens))
+                        and (not tests or _tests_pass(tests, doc))
+                    ):
+                        break
+                else:
+                    continue
+            yield entry.topic_ids, Match(0.0, (), entry, doc)
 
     # --- Filing -------------------------------------------------------------------------------
 
     def _file(self, entry: _Entry) -> None:
-        for key in entry.keys:
-            if len(key) == 1:
-                self._singles.setdefault(key[0], set()).add(entry)
-            else:
-                self._pairs.setdefault(key[0], {}).setdefault(key[1], set()).add(entry)
+        exact = entry.exact
+        if exact is None:
+            for key in entry.keys:
+                _put(self._pairs if len(key) == 2 else self._singles, key, entry)
+        elif isinstance(exact[0], tuple):
+            self._bigrams.setdefault(exact[0], []).append(entry)
+        else:
+            _put(self._word_pairs if len(exact) == 2 else self._words, exact, entry)
 
     def _unfile(self, entry: _Entry) -> None:
-        for key in entry.keys:
-            if len(key) == 1:
-                filed = self._singles.get(key[0])
-                if filed is not None:
-                    filed.discard(entry)
-                    if not filed:
-                        del self._singles[key[0]]
-            else:
-                seconds = self._pairs.get(key[0], {})
-                filed = seconds.get(key[1])
-                if filed is not None:
-                    filed.discard(entry)
-                    if not filed:
-                        del seconds[key[1]]
-                        if not seconds:
-                            del self._pairs[key[0]]
+        exact = entry.exact
+        if exact is None:
+            for key in entry.keys:
+                _take(self._pairs if len(key) == 2 else self._singles, key, entry)
+        elif isinstance(exact[0], tuple):
+            _take(self._bigrams, exact, entry)
+        else:
+            _take(self._word_pairs if len(exact) == 2 else self._words, exact, entry)
+
+
+def _seconds(seconds: dict[str, list], tokens: frozenset[str]) -> list[list]:
+    """The lists filed under the second tokens of pairs that are in `tokens`."""
+    if len(seconds) < len(tokens):
+        return [filed for token, filed in seconds.items() if token in tokens]
+    return [seconds[token] for token in tokens & seconds.keys()]

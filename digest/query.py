@@ -14,6 +14,7 @@ Grammar (AND binds tighter than OR; adjacency means AND):
 
 Docs: docs/query-language.md."""
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ _RUN_RE = re.compile(r"[^\W_]+")
 _LEX_RE = re.compile(r'\s+|[()]|["“”„]|[^\s()"“”„]+')
 _FIELD_RE = re.compile(r"([^\W\d_]+):")
 _QUOTE_RE = re.compile(r'["“”„]')
+_NO = frozenset()
 
 
 class QueryError(ValueError):
@@ -128,32 +130,58 @@ def _spans(triples: Iterable[tuple[str, int, int]]) -> Spans:
 
 
 class Document:
-    """A paper as the matcher sees it: per field, each token's (start, end) positions; the
-    tokens of the title and abstract, of every field, and the title's and abstract's bigrams
-    (token pairs where one ends where the next starts), for quick checks."""
+    """A paper as the matcher sees it: per field, each token's (start, end) positions; and for
+    quick set tests, per field and for the title and abstract together, the tokens and the
+    n-grams (token paths of 2 to 4 tokens, what phrases match)."""
 
-    __slots__ = ("abstract", "author", "text_bigrams", "text_tokens", "title", "tokens")
+    __slots__ = (
+        "abstract",
+        "abstract_ngrams",
+        "abstract_tokens",
+        "author",
+        "author_ngrams",
+        "author_tokens",
+        "text_ngrams",
+        "text_tokens",
+        "title",
+        "title_ngrams",
+        "title_tokens",
+        "tokens",
+    )
 
     def __init__(self, title: Spans, abstract: Spans, author: Spans):
         self.title = title
         self.abstract = abstract
         self.author = author
-        self.text_tokens = frozenset(title).union(abstract)
-        self.tokens = self.text_tokens.union(author)
-        self.text_bigrams = _bigrams(title) | _bigrams(abstract)
+        self.title_tokens = frozenset(title)
+        self.abstract_tokens = frozenset(abstract)
+        self.author_tokens = frozenset(author)
+        self.text_tokens = self.title_tokens | self.abstract_tokens
+        self.tokens = self.text_tokens | self.author_tokens
+        self.title_ngrams = _ngrams(title)
+        self.abstract_ngrams = _ngrams(abstract)
+        self.author_ngrams = _ngrams(author)
+        self.text_ngrams = self.title_ngrams | self.abstract_ngrams
 
 
-def _bigrams(spans: Spans) -> set[tuple[str, str]]:
-    starting: dict[int, list[str]] = {}
+MAX_NGRAM = 4
+
+
+def _ngrams(spans: Spans) -> frozenset[tuple[str, ...]]:
+    """Every path of 2 to MAX_NGRAM tokens, each starting where the previous one ends."""
+    starting: dict[int, list[tuple[str, int]]] = {}
     for token, places in spans.items():
-        for start, _ in places:
-            starting.setdefault(start, []).append(token)
-    return {
-        (token, following)
-        for token, places in spans.items()
-        for _, end in places
-        for following in starting.get(end, ())
-    }
+        for start, end in places:
+            starting.setdefault(start, []).append((token, end))
+    out: set[tuple[str, ...]] = set()
+    paths = [((token,), end) for found in starting.values() for token, end in found]
+    for _ in range(MAX_NGRAM - 1):
+        longer = [
+            ((*path, token), end) for path, at in paths for token, end in starting.get(at, ())
+        ]
+        out.update(path for path, _ in longer)
+        paths = longer
+    return frozenset(out)
 
 
 def document_for(*, title: str, abstract: str, authors: Iterable[str] = ()) -> Document:
@@ -205,27 +233,29 @@ class Match:
     Both are worked out on first use: a paper matches many topics, and most of the matches
     are never ranked (filtered out by upvotes or sources, or beyond a digest's length)."""
 
-    __slots__ = ("_doc", "_node", "_score", "_terms")
+    __slots__ = ("_doc", "_score", "_source", "_terms")
 
-    def __init__(self, score: float = 0.0, terms: Iterable[str] = (), *, node=None, doc=None):
-        self._node, self._doc = node, doc
-        if node is None:
+    def __init__(self, score: float = 0.0, terms: Iterable[str] = (), source=None, doc=None):
+        """Either a known `score` and `terms`, or a `source` (with a parse `tree`) that matched
+        `doc`, to work them out from when asked."""
+        self._source, self._doc = source, doc
+        if source is None:
             self._score, self._terms = score, set(terms)
 
     def _work_out(self) -> None:
         self._terms = set()
-        self._score = self._node.collect(self._doc, self._terms)
-        self._node = self._doc = None
+        self._score = self._source.tree.collect(self._doc, self._terms)
+        self._source = self._doc = None
 
     @property
     def score(self) -> float:
-        if self._node is not None:
+        if self._source is not None:
             self._work_out()
         return self._score
 
     @property
     def terms(self) -> set[str]:
-        if self._node is not None:
+        if self._source is not None:
             self._work_out()
         return self._terms
 
@@ -270,12 +300,14 @@ class Term:
         self.token = self.units[0] if single else None
         self.weight = 1.0 if single else PHRASE_WEIGHT
         # Necessary for a phrase in the title or abstract: its words, and its two-word steps.
-        self.needs = frozenset(u for u in self.units if isinstance(u, str))
-        self.pairs = frozenset(
-            (a, b)
-            for a, b in zip(self.units, self.units[1:], strict=False)
-            if isinstance(a, str) and isinstance(b, str)
-        )
+        self.needs = self.pairs = _NO
+        if not single:
+            self.needs = frozenset(u for u in self.units if isinstance(u, str))
+            self.pairs = frozenset(
+                (a, b)
+                for a, b in zip(self.units, self.units[1:], strict=False)
+                if isinstance(a, str) and isinstance(b, str)
+            )
 
     def __repr__(self):
         sign = "-" if self.negated else ""
@@ -291,7 +323,7 @@ class Term:
         """The field where the term occurs (the title before the abstract), or None."""
         if self.field is None:
             if self.token is None and not (
-                self.needs <= doc.text_tokens and self.pairs <= doc.text_bigrams
+                self.needs <= doc.text_tokens and self.pairs <= doc.text_ngrams
             ):
                 return None
             if self._in(doc.title):
@@ -358,22 +390,14 @@ class Query:
         return f"Query({self.text!r})"
 
     def matches(self, doc: Document) -> bool:
-        plain = self.plain
-        if plain is None:
+        if self.plain is None:
             return self.tree.matches(doc)
-        for tokens, bigrams, excluded in plain:
-            if (
-                tokens <= doc.text_tokens
-                and (not bigrams or bigrams <= doc.text_bigrams)
-                and (not excluded or excluded.isdisjoint(doc.text_tokens))
-            ):
-                return True
-        return False
+        return plain_matches(self.plain, doc)
 
     def match(self, doc: Document) -> Match | None:
         if not self.matches(doc):
             return None
-        return Match(node=self.tree, doc=doc)
+        return Match(source=self, doc=doc)
 
     def terms(self) -> list[Term]:
         out, stack = [], [self.tree]
@@ -386,37 +410,128 @@ class Query:
         return out
 
 
-Plain = tuple[frozenset[str], frozenset[tuple[str, str]], frozenset[str]]
-_NO = frozenset()
+Plain = tuple[frozenset[str], frozenset[tuple[str, ...]], frozenset[str], tuple]
 _MAX_PLAIN = 8
 
 
 def _plain(node) -> tuple[Plain, ...] | None:
-    """The query as a few alternatives of set tests on a document's title and abstract: tokens
-    it must have, bigrams it must have (two-word phrases), tokens it must not have. None when
-    the query needs more (fields, longer phrases, hyphenated words, too many alternatives)."""
+    """The query as a few alternatives of set tests on a document: tokens and n-grams (for
+    phrases) its title and abstract must have, tokens they must not have, and tests on one
+    field: (Document attribute, set, whether it must be a subset or disjoint). None when the
+    query needs more (phrases longer than MAX_NGRAM tokens, too many alternatives)."""
     if isinstance(node, Term):
-        if node.field is not None:
-            return None
-        if node.token is not None:
-            token = frozenset((node.token,))
-            return ((_NO, _NO, token),) if node.negated else ((token, _NO, _NO),)
-        units = node.units
-        if node.negated or len(units) != 2 or not all(isinstance(u, str) for u in units):
-            return None
-        return ((frozenset(units), frozenset((units,)), _NO),)
+        return _term_plain(node.units, node.negated, node.field)
     options = [_plain(child) for child in node.children]
     if any(option is None for option in options):
         return None
     if isinstance(node, Or):
-        out = tuple(alt for option in options for alt in option)
-        return out if len(out) <= _MAX_PLAIN else None
-    out = ((_NO, _NO, _NO),)
+        return _any_of(options)
+    return _all_of(options)
+
+
+def _term_plain(units: tuple, negated: bool, field: str | None = None):
+    if len(units) > MAX_NGRAM:
+        return None
+    out = []
+    for spelling in itertools.product(
+        *([(u,)] if isinstance(u, str) else [u[0], (u[1],)] for u in units)
+    ):
+        tokens = sum(spelling, ())
+        if len(tokens) > MAX_NGRAM or (negated and len(tokens) > 1):
+            return None
+        grams = frozenset((tokens,)) if len(tokens) > 1 else _NO
+        if field is not None:
+            tests = ((f"{field}_tokens", frozenset(tokens), not negated),)
+            if grams:
+                tests += ((f"{field}_ngrams", grams, True),)
+            out.append((_NO, _NO, _NO, tests))
+        elif negated:
+            out.append((_NO, _NO, frozenset(tokens), ()))
+        else:
+            out.append((frozenset(tokens), grams, _NO, ()))
+    if negated and len(out) > 1:
+        return None
+    return tuple(out)
+
+
+def _any_of(options) -> tuple[Plain, ...] | None:
+    out = tuple(alt for option in options for alt in option)
+    return out if len(out) <= _MAX_PLAIN else None
+
+
+def _all_of(options) -> tuple[Plain, ...] | None:
+    out = ((_NO, _NO, _NO, ()),)
     for option in options:
-        out = tuple((a[0] | b[0], a[1] | b[1], a[2] | b[2]) for a in out for b in option)
+        out = tuple(
+            (a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] + b[3]) for a in out for b in option
+        )
         if len(out) > _MAX_PLAIN:
             return None
     return out
+
+
+def plain_matches(plain: tuple[Plain, ...], doc: Document) -> bool:
+    text_tokens = doc.text_tokens
+    for need, grams, excluded, tests in plain:
+        if (
+            need <= text_tokens
+            and (not grams or grams <= doc.text_ngrams)
+            and (not excluded or excluded.isdisjoint(text_tokens))
+            and (not tests or _tests_pass(tests, doc))
+        ):
+            return True
+    return False
+
+
+def _tests_pass(tests: tuple, doc: Document) -> bool:
+    for attribute, values, present in tests:
+        found = getattr(doc, attribute)
+        if present:
+            if not values <= found:
+                return False
+        elif not values.isdisjoint(found):
+            return False
+    return True
+
+
+_FAST_WORD = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+_FAST_TERM = rf'-?(?:{_FAST_WORD}|"\s*{_FAST_WORD}(?:\s+{_FAST_WORD})*\s*")'
+_FAST_RE = re.compile(rf"\s*{_FAST_TERM}(?:\s+{_FAST_TERM})*\s*")
+_FAST_TERM_RE = re.compile(rf'(-?)(?:({_FAST_WORD})|"([^"]*)")')
+
+
+def plain_form(text: str) -> tuple[Plain, ...] | None:
+    """`parse_query(text).plain`, read without building a parse tree for the commonest
+    queries (ASCII words, hyphenated words, short phrases, exclusions, AND and OR without
+    parentheses), so that a million topics compile quickly. None for anything else: parse."""
+    if len(text) > MAX_QUERY_LENGTH or not _FAST_RE.fullmatch(text):
+        return None
+    groups, group, after_and = [], [], False
+    for minus, word, phrase in _FAST_TERM_RE.findall(text):
+        if not minus and word in (_OR, _AND):
+            if not group or after_and:
+                return None
+            if word == _OR:
+                groups.append(group)
+                group = []
+            after_and = word == _AND
+            continue
+        option = _term_plain(tuple(_units((word or phrase).lower())), bool(minus))
+        if option is None:
+            return None
+        group.append(option)
+        after_and = False
+    if not group or after_and:
+        return None
+    groups.append(group)
+    options = []
+    for group in groups:
+        if all(not alt[0] for option in group for alt in option):
+            return None  # only exclusions: an error the parser words
+        options.append(group[0] if len(group) == 1 else _all_of(group))
+        if options[-1] is None:
+            return None
+    return options[0] if len(options) == 1 else _any_of(options)
 
 
 # --- Parsing ----------------------------------------------------------------------------------

@@ -10,7 +10,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from digest.matching import TopicIndex, TopicMatch
-from digest.query import And, Or, Query, QueryError, Term, document_for, highlight, parse_query
+from digest.query import (
+    And,
+    Or,
+    Query,
+    QueryError,
+    Term,
+    document_for,
+    highlight,
+    parse_query,
+    plain_form,
+)
 
 WORDS = [
     "robot",
@@ -185,6 +195,14 @@ def test_no_input_makes_the_parser_raise_anything_but_query_error(text):
         query.match(document_for(title=text, abstract=text, authors=[text]))
 
 
+@quick
+@given(st.one_of(queries(), st.text(alphabet=' "abcORAND12-', max_size=30)))
+def test_the_quick_reading_of_plain_queries_means_what_the_parser_reads(text):
+    form = plain_form(text)
+    if form is not None:
+        assert parse_query(text).plain == form
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=80), st.lists(st.one_of(words, st.text(max_size=10)), max_size=3))
 def test_highlighting_only_adds_marks_to_the_escaped_text(text, terms_):
@@ -243,25 +261,33 @@ def test_it_yields_topic_matches_in_topic_id_order_with_score_and_terms():
 
 def test_identical_queries_are_verified_once_per_paper(monkeypatch):
     index = TopicIndex()
-    index.add_many((topic_id, "robot arm") for topic_id in range(1000))
+    index.add_many((topic_id, '"a robot arm at rest" -leg') for topic_id in range(1000))
     calls = count_verifications(monkeypatch)
-    assert len(list(index.match(doc_of("A robot arm")))) == 1000
+    assert len(list(index.match(doc_of("A robot arm at rest")))) == 1000
     assert calls == [1]
+
+
+def test_the_commonest_queries_match_by_being_found_without_verification(monkeypatch):
+    index = TopicIndex()
+    index.add_many(enumerate(["LLM", "robot arm", '"language model"', "x", '"robot arm" x']))
+    calls = count_verifications(monkeypatch)
+    hits = list(index.match(doc_of("LLMs as language models", "A robot and an arm")))
+    assert [hit.topic_id for hit in hits] == [0, 1, 2]
+    assert calls == [0]
+    assert hits[2].match.terms == {"language model"} and hits[2].match.score == 6.0
 
 
 def test_a_paper_only_costs_the_topics_its_tokens_point_to(monkeypatch):
     index = TopicIndex()
     index.add_many(
-        (i, f"word{i} OR (other{i} AND thing{i})" if i % 2 else f'"phrase{i} here" word{i}')
+        (i, f'"w{i} w w w w" OR (other{i} AND "t{i} t t t t")' if i % 2 else f'"w{i} w w w w" x{i}')
         for i in range(20_000)
     )
-    index.add(-1, "robot arm")
-    index.add(-2, "robot leg")
+    index.add(-1, '"robot arm a b c"')
+    index.add(-2, '"robot leg a b c"')
     calls = count_verifications(monkeypatch)
-    assert [hit.topic_id for hit in index.match(doc_of("Robot arm", "word7 and word8"))] == [
-        -1,
-        7,
-    ]
+    hits = index.match(doc_of("Robot arm a b c: w7 w w w w, w8 w w w w", "and x9"))
+    assert [hit.topic_id for hit in hits] == [-1, 7]
     assert calls[0] <= 3, "only the topics filed under the paper's tokens are verified"
 
 
