@@ -246,6 +246,15 @@ except ValueError as _err:
     raise ImproperlyConfigured(f"SCRAPER_HOST_DELAYS must read host=seconds,...: {_err}") from None
 SCRAPER_RESPECT_ROBOTS = env.bool("SCRAPER_RESPECT_ROBOTS", default=True)
 SCRAPER_ROBOTS_CACHE_SECONDS = env.int("SCRAPER_ROBOTS_CACHE_SECONDS", default=3600)
+# URL prefixes of documented APIs: their own terms apply instead of robots.txt.
+SCRAPER_ROBOTS_EXEMPT = env.list(
+    "SCRAPER_ROBOTS_EXEMPT",
+    default=[
+        "https://export.arxiv.org/api/",
+        "http://export.arxiv.org/api/",
+        "https://huggingface.co/api/",
+    ],
+)
 SCRAPER_UNHEALTHY_AFTER = env.int("SCRAPER_UNHEALTHY_AFTER", default=3)
 SCRAPER_RUN_STALE_SECONDS = env.int("SCRAPER_RUN_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT)
 SCRAPER_HF_BASE_URL = env("SCRAPER_HF_BASE_URL", default="https://huggingface.co").rstrip("/")

@@ -125,4 +125,5 @@ def fast_scraper_settings(settings) -> None:
     settings.SCRAPER_MAX_BYTES = 200_000
     settings.SCRAPER_MAX_REDIRECTS = 5
     settings.SCRAPER_RESPECT_ROBOTS = True
+    settings.SCRAPER_ROBOTS_EXEMPT = []
     settings.PAPERBOY_CONTACT_URL = "https://paperboy.example.org/about"

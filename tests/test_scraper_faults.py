@@ -333,6 +333,12 @@ class TestPoliteness:
         assert len(times) == 4  # robots.txt, then the page three times
         assert all(b - a >= 0.29 for a, b in itertools.pairwise(times))
 
+    def test_documented_apis_follow_their_own_terms_not_robots_txt(self, server, settings):
+        settings.SCRAPER_ROBOTS_EXEMPT = [server.url("/api/")]
+        server.script("/robots.txt", Reply(body=b"User-agent: *\nDisallow: /api\n"))
+        assert scrape(server.script("/api/daily_papers", good())).status == "ok"
+        assert scrape(server.script("/apis", good())).status == "failed"
+
     def test_a_crawl_delay_in_robots_txt_wins_over_a_shorter_setting(self, server, settings):
         server.script("/robots.txt", Reply(body=b"User-agent: *\nCrawl-delay: 2\n"))
         scrape(server.script("/day", good()))
