@@ -267,7 +267,10 @@ def _get_once(url: str, headers: dict[str, str]) -> Response:
             "(SCRAPER_READ_TIMEOUT)"
         ) from err
     except httpx.ConnectError as err:
-        raise _Transient(f"could not connect to {host}: {err or type(err).__name__}") from err
+        reason = str(err) or type(err).__name__
+        if any(s in reason for s in ("name resolution", "not known", "nodename nor servname")):
+            reason += " (the name does not resolve: is the network up?)"
+        raise _Transient(f"could not connect to {host}: {reason}") from err
     except (httpx.RemoteProtocolError, httpx.ReadError) as err:
         raise _Transient(f"connection to {host} broke off while reading {url}: {err}") from err
     except httpx.DecodingError as err:

@@ -118,6 +118,7 @@ def _scrape(
     except client.FetchError as err:
         run.http_status = err.status
         run.retry_after = err.retry_after
+        run.permanent = err.permanent
         _record(run, kind=kind, status=ScrapeRun.Status.FAILED, error=str(err))
     except parsers.ParseError as err:
         _record(run, kind=kind, status=ScrapeRun.Status.FAILED, error=f"parse error: {err}")
@@ -262,8 +263,9 @@ def backfill_hf(
     on_day: Callable[[BackfillDay], None] | None = None,
 ) -> tuple[Backfill, list[ScrapeRun]]:
     """Walk the Hugging Face date pages from the stored position to `until`, one polite
-    request per day (client.fetch spaces them), saving the position after each day. Stops at
-    the first failed day, which stays the position, so the next call retries it."""
+    request per day (client.fetch spaces them), saving the position after each day. A day that
+    can never be fetched (a 404) is recorded and passed; any other failure stops the walk and
+    stays the position, so the next call retries it."""
     state = backfill_position(since=since, until=until, restart=restart)
     source = hf_daily_source()
     total = (until - since).days + 1
@@ -274,7 +276,7 @@ def backfill_hf(
         runs.append(run)
         if on_day:
             on_day(BackfillDay(day, (day - since).days + 1, total, run))
-        if run.status == ScrapeRun.Status.FAILED:
+        if run.status == ScrapeRun.Status.FAILED and not getattr(run, "permanent", False):
             break
         day += timedelta(days=1)
         state.next_date = day

@@ -129,6 +129,16 @@ class TestBackfill:
         ]
         assert Backfill.objects.get().finished_at is not None
 
+    def test_a_day_that_does_not_exist_is_recorded_and_passed(self, hf, capsys):
+        hf.script("/papers/date/2026-11-02", Reply(status=404))
+        with pytest.raises(CommandError, match=r"1 day\(s\) could not be fetched"):
+            call_command("scrape", "--since", "2026-11-01", "--until", "2026-11-03")
+        out, err = capsys.readouterr()
+        assert "2026-11-02: error: HTTP 404 Not Found" in err
+        assert "/papers/date/2026-11-03: fetched 2" in out
+        assert Backfill.objects.get().finished_at is not None
+        assert len(hf.hits("/papers/date/2026-11-02")) == 1, "a 404 is not retried"
+
     def test_restart_walks_again_from_the_start(self, hf, capsys):
         call_command("scrape", "--since", "2026-11-01", "--until", "2026-11-02")
         hf.requests.clear()

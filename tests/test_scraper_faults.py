@@ -7,6 +7,7 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
@@ -116,6 +117,18 @@ class TestRetries:
         assert run.status == "failed" and run.http_status is None
         assert run.error.startswith("could not connect to 127.0.0.1")
         assert run.error.endswith("(gave up after 3 attempts)")
+
+    def test_no_network_says_so(self, monkeypatch):
+        def no_dns(*args, **kwargs):
+            raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+
+        monkeypatch.setattr(client.shared_client(), "stream", no_dns)
+        run = scrape("https://huggingface.co/papers")
+        assert run.status == "failed"
+        assert run.error == (
+            "could not connect to huggingface.co: [Errno -3] Temporary failure in name "
+            "resolution (the name does not resolve: is the network up?) (gave up after 3 attempts)"
+        )
 
     def test_backoff_grows_with_jitter_and_honours_retry_after(self, settings):
         settings.SCRAPER_BACKOFF_SECONDS = 1

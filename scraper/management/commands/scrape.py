@@ -78,7 +78,7 @@ class Command(BaseCommand):
         def on_day(day: services.BackfillDay):
             run = day.run
             if run.status == ScrapeRun.Status.FAILED:
-                self.stderr.write(f"{_bar(day.index - 1, day.total)} {day.day}: error: {run.error}")
+                self.stderr.write(f"{_bar(day.index, day.total)} {day.day}: error: {run.error}")
             else:
                 self.stdout.write(f"{_bar(day.index, day.total)} {self.summary(run)}")
             self.stdout.flush()
@@ -91,3 +91,10 @@ class Command(BaseCommand):
             )
         new = sum(r.new for r in runs)
         self.stdout.write(f"Backfill {since} → {until} done: {new} new papers.")
+        failed = [r for r in runs if r.status == ScrapeRun.Status.FAILED]
+        if failed:
+            raise CommandError(
+                f"{len(failed)} day(s) could not be fetched and were passed (see the errors "
+                "above and Scrape runs)",
+                returncode=1,
+            )
