@@ -460,6 +460,16 @@ def _any_of(options) -> tuple[Plain, ...] | None:
 
 
 def _all_of(options) -> tuple[Plain, ...] | None:
+    if all(len(option) == 1 for option in options):  # the common case: no alternatives
+        alts = [option[0] for option in options]
+        return (
+            (
+                _NO.union(*(a[0] for a in alts)),
+                _NO.union(*(a[1] for a in alts)),
+                _NO.union(*(a[2] for a in alts)),
+                sum((a[3] for a in alts), ()),
+            ),
+        )
     out = ((_NO, _NO, _NO, ()),)
     for option in options:
         out = tuple(
@@ -498,6 +508,7 @@ _FAST_WORD = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
 _FAST_TERM = rf'-?(?:{_FAST_WORD}|"\s*{_FAST_WORD}(?:\s+{_FAST_WORD})*\s*")'
 _FAST_RE = re.compile(rf"\s*{_FAST_TERM}(?:\s+{_FAST_TERM})*\s*")
 _FAST_TERM_RE = re.compile(rf'(-?)(?:({_FAST_WORD})|"([^"]*)")')
+_fast_terms: dict[tuple[str, str, str], tuple | None] = {}  # the same words recur in topics
 
 
 def plain_form(text: str) -> tuple[Plain, ...] | None:
@@ -516,7 +527,14 @@ def plain_form(text: str) -> tuple[Plain, ...] | None:
                 group = []
             after_and = word == _AND
             continue
-        option = _term_plain(tuple(_units((word or phrase).lower())), bool(minus))
+        key = (minus, word, phrase)
+        option = _fast_terms.get(key, False)
+        if option is False:
+            if len(_fast_terms) > 200_000:
+                _fast_terms.clear()
+            option = _fast_terms[key] = _term_plain(
+                tuple(_units((word or phrase).lower())), bool(minus)
+            )
         if option is None:
             return None
         group.append(option)
