@@ -90,6 +90,9 @@ _BLOCK_TAG = re.compile(
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def clean_text(value, *, markup: bool = True) -> str:
     """Strip HTML, normalise whitespace and Unicode (NFC); LaTeX stays as written. Text known
     to be plain (`markup=False`) keeps its '<' and '&' as they are: 'p < 0.05' is no tag."""
@@ -103,6 +106,7 @@ def clean_text(value, *, markup: bool = True) -> str:
             warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
             text = BeautifulSoup(text, "lxml").get_text("")
         text = html.unescape(text)
+    text = _CONTROL.sub("", text)  # PostgreSQL refuses NUL; no control character is content
     return unicodedata.normalize("NFC", " ".join(text.split()))
 
 
@@ -111,24 +115,29 @@ def parse_datetime(value) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _http_url(value) -> str:
-    if isinstance(value, str) and value.strip().lower().startswith(("http://", "https://")):
-        return value.strip()[:1000]
-    return ""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    if not value.lower().startswith(("http://", "https://")) or _CONTROL.search(value):
+        return ""
+    return value if len(value) <= 1000 else ""
 
 
 def _int(value) -> int | None:
+    """A count that fits the database's integer column, else None (unknown)."""
     if isinstance(value, bool):
         return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError, OverflowError):
         return None
+    return number if -(2**31) <= number < 2**31 else None
 
 
 def _guarded(parser):
@@ -182,7 +191,9 @@ def hf_item_to_paper(item: dict) -> PaperData | None:
     if not isinstance(raw_id, str) or not raw_id.strip():
         return None
     arxiv_id = normalize_arxiv_id(raw_id)
-    paper_id = arxiv_id or raw_id.strip()[:MAX_PAPER_ID]
+    paper_id = arxiv_id or clean_text(raw_id, markup=False)[:MAX_PAPER_ID]
+    if not paper_id:
+        return None
     title = clean_text(paper.get("title") or item.get("title"))
     if not title:
         return None
@@ -385,7 +396,7 @@ def _entry_datetime(entry) -> datetime | None:
         if parsed:
             try:
                 return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
-            except (TypeError, ValueError, OverflowError):
+            except (TypeError, ValueError, OverflowError, OSError):
                 continue
     return None
 
@@ -491,7 +502,7 @@ def parse_arxiv_rss(body: bytes | str) -> ParsedPage:
 
 def _guid(entry) -> str:
     raw = entry.get("id") or entry.get("link") or ""
-    raw = raw.strip() if isinstance(raw, str) else ""
+    raw = clean_text(raw, markup=False) if isinstance(raw, str) else ""
     if len(raw) > MAX_PAPER_ID:  # an absurd GUID still names one work, just shorter
         raw = "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
     return raw

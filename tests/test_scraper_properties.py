@@ -1,11 +1,14 @@
 """No byte string makes any parser raise anything but ParseError, and format detection either
 names a parser or raises ParseError."""
 
+import json
+
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scraper import parsers
+from scraper import parsers, services
 
 PREFIXES = [
     b"",
@@ -65,3 +68,48 @@ def test_detection_names_a_parser_or_raises_parse_error(body, content_type):
 def test_normalising_any_text_gives_an_id_or_none(value):
     found = parsers.normalize_arxiv_id(value)
     assert found is None or (found and "v" not in found.split("/")[-1])
+
+
+texts = st.text(max_size=80)
+items = st.fixed_dictionaries(
+    {
+        "paper": st.fixed_dictionaries(
+            {
+                "id": st.one_of(st.from_regex(r"\A\d{4}\.\d{5}(v\d)?\Z"), texts),
+                "title": st.text(min_size=1, max_size=80),
+                "summary": texts,
+                "authors": st.lists(st.fixed_dictionaries({"name": texts}), max_size=4),
+                "upvotes": st.one_of(st.none(), st.integers(), texts),
+                "publishedAt": st.one_of(
+                    texts,
+                    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+                ),
+                "githubRepo": st.one_of(st.none(), texts.map(lambda t: "https://" + t)),
+            }
+        ),
+        "numComments": st.one_of(st.none(), st.integers(), texts),
+        "organization": st.one_of(st.none(), st.fixed_dictionaries({"fullname": texts})),
+        "thumbnail": st.one_of(st.none(), texts.map(lambda t: "http://" + t)),
+    }
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(page=st.lists(items, max_size=4))
+def test_whatever_a_parser_accepts_the_database_stores(page):
+    """What a parser returns always fits the columns: no NUL, no overflowing count, no
+    unconvertible date, no over-long id or URL."""
+    try:
+        parsed = parsers.parse_hf_api(json.dumps(page).encode())
+    except parsers.ParseError:
+        return
+    savepoint = transaction.savepoint()
+    try:
+        services.papers_upsert(items=parsed.papers)
+    finally:
+        transaction.savepoint_rollback(savepoint)

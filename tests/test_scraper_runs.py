@@ -77,6 +77,18 @@ class TestPapersUpsert:
         services.papers_upsert(items=fixture_page("hf_api_day.json"))
         assert services.papers_upsert(items=fixture_page("hf_api_day.json")) == (0, 0)
 
+    def test_control_characters_never_reach_the_database(self):
+        body = (
+            b'[{"paper": {"id": "2611.00009", "title": "Nul\\u0000 in \\u0007title",'
+            b' "summary": "a\\u0000b", "authors": [{"name": "A\\u0000da"}]},'
+            b' "thumbnail": "https://x.example/\\u0000.png"}]'
+        )
+        items = parsers.parse_hf_api(body).papers
+        assert services.papers_upsert(items=items) == (1, 0)
+        paper = Paper.objects.get()
+        assert (paper.title, paper.abstract, paper.authors) == ("Nul in title", "ab", ["Ada"])
+        assert paper.thumbnail_url == ""
+
     def test_a_paper_listed_twice_on_a_page_is_stored_once(self):
         items = fixture_page("hf_api_day.json")
         assert services.papers_upsert(items=items + items) == (2, 0)
