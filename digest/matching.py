@@ -308,8 +308,6 @@ class TopicIndex:
             _take(self._word_pairs if len(exact) == 2 else self._words, exact, entry)
 
 
-def _seconds(seconds: dict[str, list], tokens: frozenset[str]) -> list[list]:
+def _seconds(seconds: dict[str, list], tokens: set[str]) -> list[list]:
     """The lists filed under the second tokens of pairs that are in `tokens`."""
-    if len(seconds) < len(tokens):
-        return [filed for token, filed in seconds.items() if token in tokens]
-    return [seconds[token] for token in tokens & seconds.keys()]
+    return [seconds[token] for token in seconds.keys() & tokens]

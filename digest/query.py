@@ -156,7 +156,8 @@ class Document:
         self.title_tokens = frozenset(title)
         self.abstract_tokens = frozenset(abstract)
         self.author_tokens = frozenset(author)
-        self.text_tokens = self.title_tokens | self.abstract_tokens
+        # Plain sets, not frozensets: `a_set & a_dict.keys()` then loops over the smaller side.
+        self.text_tokens = set(self.title_tokens | self.abstract_tokens)
         self.tokens = self.text_tokens | self.author_tokens
         self.title_ngrams = _ngrams(title)
         self.abstract_ngrams = _ngrams(abstract)
