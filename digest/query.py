@@ -275,7 +275,7 @@ class Term:
     """A word or a phrase, maybe restricted to a field, maybe excluded (`negated`).
 
     `units` are stemmed tokens, or (parts, concatenation) pairs for hyphenated words; `text`
-    is the word or phrase as written; `tokens` every token that can satisfy it."""
+    is the word or phrase as written; `token` is set when the term is one plain token."""
 
     __slots__ = (
         "field",
