@@ -40,7 +40,8 @@ def papers_upsert(
     existing = Paper.objects.in_bulk(list(unique), field_name="paper_id")
     new = updated = 0
     touched = []
-    for paper_id, item in unique.items():
+    for paper_id in sorted(unique):  # one lock order for every run: no deadlocks between them
+        item = unique[paper_id]
         values = _values(item)
         paper = existing.get(paper_id)
         if paper is None:
@@ -182,8 +183,12 @@ def source_claim(*, source_id: int, now=None) -> bool:
     return claimed == 1
 
 
-def source_release(*, source_id: int) -> None:
-    Source.objects.filter(pk=source_id).update(running_since=None)
+def source_release(*, source_id: int, claimed_at=None) -> None:
+    """Drop the lock; with `claimed_at`, only our own claim (not one that took over ours)."""
+    claims = Source.objects.filter(pk=source_id)
+    if claimed_at is not None:
+        claims = claims.filter(running_since=claimed_at)
+    claims.update(running_since=None)
 
 
 def scrape_source(*, source_id: int) -> ScrapeRun | None:
@@ -192,7 +197,8 @@ def scrape_source(*, source_id: int) -> ScrapeRun | None:
     source = Source.objects.filter(pk=source_id, enabled=True).first()
     if source is None:
         return None
-    if not source_claim(source_id=source.pk):
+    claimed_at = timezone.now()
+    if not source_claim(source_id=source.pk, now=claimed_at):
         since = Source.objects.filter(pk=source.pk).values_list("running_since", flat=True)[0]
         return ScrapeRun.objects.create(
             source=source,
@@ -205,7 +211,7 @@ def scrape_source(*, source_id: int) -> ScrapeRun | None:
     try:
         return scrape_url(url=source.url, source=source)
     finally:
-        source_release(source_id=source.pk)
+        source_release(source_id=source.pk, claimed_at=claimed_at)
 
 
 # --- Backfill -----------------------------------------------------------------------------
