@@ -208,6 +208,14 @@ def scrape_source(*, source_id: int) -> ScrapeRun | None:
             finished_at=timezone.now(),
             error=f"skipped: a run of this source is still going (since {since:%H:%M:%S} UTC)",
         )
+    stale = claimed_at - timedelta(seconds=settings.SCRAPER_RUN_STALE_SECONDS)
+    ScrapeRun.objects.filter(
+        source=source, status=ScrapeRun.Status.RUNNING, started_at__lt=stale
+    ).update(
+        status=ScrapeRun.Status.FAILED,
+        finished_at=claimed_at,
+        error="abandoned: the worker running it stopped before it finished",
+    )
     try:
         return scrape_url(url=source.url, source=source)
     finally:

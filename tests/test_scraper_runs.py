@@ -226,6 +226,16 @@ class TestSweepAndLock:
         stale = NOW + timedelta(seconds=settings.SCRAPER_RUN_STALE_SECONDS + 1)
         assert services.source_claim(source_id=source.pk, now=stale)
 
+    def test_a_run_left_running_by_a_dead_worker_is_closed_as_abandoned(self, server, settings):
+        source = make_source(url=server.script("/day", Reply(body=b"[]")), kind="hf_api")
+        dead = ScrapeRun.objects.create(source=source, url=source.url)
+        long_ago = timezone.now() - timedelta(seconds=settings.SCRAPER_RUN_STALE_SECONDS + 60)
+        ScrapeRun.objects.filter(pk=dead.pk).update(started_at=long_ago)
+        Source.objects.filter(pk=source.pk).update(running_since=long_ago)
+        assert services.scrape_source(source_id=source.pk).status == "ok"
+        dead.refresh_from_db()
+        assert dead.status == "failed" and dead.error.startswith("abandoned: the worker")
+
     def test_a_disabled_source_is_not_scraped(self):
         source = make_source()
         Source.objects.filter(pk=source.pk).update(enabled=False)
