@@ -47,6 +47,11 @@ def parse_args():
     p.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/paperboy_webbench")
     p.add_argument("--redis", default="redis://127.0.0.1:6379/10")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--closed",
+        action="store_true",
+        help="closed loop: each thread sends as fast as it can (finds the server's capacity)",
+    )
     p.add_argument("--load", help=argparse.SUPPRESS)  # internal: run as the load process
     return p.parse_args()
 
@@ -212,7 +217,9 @@ def run_load(spec_path: str) -> None:
         mine = []
         while due < end:
             now = time.monotonic()
-            if due > now:
+            if spec["closed"]:
+                due = max(due, now)
+            elif due > now:
                 time.sleep(due - now)
             kind = rng.choice(kinds)
             try:
@@ -222,7 +229,7 @@ def run_load(spec_path: str) -> None:
             done = time.monotonic()
             if due >= warm_until:
                 mine.append((kind, done - due, ok))
-            due += interval
+            due = done if spec["closed"] else due + interval
         with lock:
             results.extend(mine)
 
@@ -303,6 +310,7 @@ def main() -> int:
                     "duration": args.duration,
                     "warmup": args.warmup,
                     "seed": args.seed,
+                    "closed": args.closed,
                     "data": data,
                 }
             )

@@ -1,9 +1,11 @@
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache as memoize
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,12 +34,30 @@ _LISTED = ("pk", "title", "upvotes", "hf_url", "arxiv_url", "project_url", "pdf_
 @dataclass
 class QueryMatches:
     count: int
-    papers: list[tuple[Paper, tuple[str, ...]]] = field(default_factory=list)  # (paper, terms)
+    papers: list[tuple["ListedPaper", tuple[str, ...]]] = field(default_factory=list)
+
+
+class ListedPaper(NamedTuple):
+    """What a list of matches shows of a paper."""
+
+    pk: int
+    title: str
+    url: str
+    upvotes: int
+
+
+_STAMP_SECONDS = 30
+_stamps: dict[int, tuple[float, datetime, str]] = {}
 
 
 def _recent_papers_stamp(days: int) -> tuple[datetime, str]:
     """The start of the window (a whole day, so cache keys are stable within a day) and a
-    stamp that changes whenever a paper in it is added or updated."""
+    stamp that changes whenever a paper in it is added or updated. Kept in the process for
+    half a minute: a page view then costs no aggregate query, and new papers show up in the
+    counts at most that much later."""
+    memo = _stamps.get(days)
+    if memo and memo[0] > time.monotonic():
+        return memo[1], memo[2]
     since = (timezone.now() - timedelta(days=days)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
@@ -45,7 +65,9 @@ def _recent_papers_stamp(days: int) -> tuple[datetime, str]:
         n=Count("pk"), last=Max("updated_at")
     )
     last = found["last"].timestamp() if found["last"] else 0
-    return since, f"{since:%Y%m%d}.{found['n']}.{last}"
+    stamp = f"{since:%Y%m%d}.{found['n']}.{last}"
+    _stamps[days] = (time.monotonic() + _STAMP_SECONDS, since, stamp)
+    return since, stamp
 
 
 def _document(paper: Paper):
@@ -75,11 +97,11 @@ def _ranked_matches(parsed: Query, days: int, since: datetime) -> list[tuple]:
 
 
 def _matches_many(queries: list[str], days: int, limit: int) -> dict[str, tuple]:
-    """{query: (count, [(paper pk, terms)])} for valid queries, from the cache where it can;
+    """{query: (count, [(paper fields, terms)])} for valid queries, from the cache where it can;
     one stamp query and one cache round trip for all of them."""
     since, stamp = _recent_papers_stamp(days)
     keys = {
-        query: "qm:" + hashlib.sha256(f"{query}\0{days}\0{limit}\0{stamp}".encode()).hexdigest()
+        query: "qm2:" + hashlib.sha256(f"{query}\0{days}\0{limit}\0{stamp}".encode()).hexdigest()
         for query in queries
     }
     found = cache.get_many(list(keys.values()))
@@ -93,9 +115,14 @@ def _matches_many(queries: list[str], days: int, limit: int) -> dict[str, tuple]
         except QueryError:
             continue
         ranked = _ranked_matches(parsed, days, since)
+        listed = Paper.objects.only(*_LISTED).in_bulk([pk for _, _, pk, _ in ranked[:limit]])
         result[query] = missing[key] = (
             len(ranked),
-            [(pk, terms) for _, _, pk, terms in ranked[:limit]],
+            [
+                (tuple(ListedPaper(pk, p.title, p.url, p.upvotes)), terms)
+                for _, _, pk, terms in ranked[:limit]
+                if (p := listed.get(pk))
+            ],
         )
     if missing:
         cache.set_many(missing, _MATCH_CACHE_SECONDS)
@@ -103,9 +130,8 @@ def _matches_many(queries: list[str], days: int, limit: int) -> dict[str, tuple]
 
 
 def _with_papers(found: dict[str, tuple]) -> dict[str, QueryMatches]:
-    papers = Paper.objects.only(*_LISTED).in_bulk([pk for _, t in found.values() for pk, _ in t])
     return {
-        query: QueryMatches(count, [(papers[pk], terms) for pk, terms in top if pk in papers])
+        query: QueryMatches(count, [(ListedPaper(*paper), tuple(terms)) for paper, terms in top])
         for query, (count, top) in found.items()
     }
 
@@ -142,7 +168,7 @@ def next_delivery_text(*, subscriber: Subscriber, now: datetime | None = None) -
     if due is None or not subscriber.is_receiving:
         return None
     if due <= now:
-        return "within a few minutes: this period's digest has not gone out yet"
+        return "within a few minutes, as this period's digest has not gone out yet"
     local = due.astimezone(subscriber.tz)
     return f"{local:%A %-d %B, %H:%M} ({subscriber.timezone})"
 

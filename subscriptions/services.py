@@ -33,7 +33,8 @@ def _by_email(email: str):
 def subscriber_signup(
     *, email: str, queries: list[str] = (), timezone_name: str = ""
 ) -> Subscriber | None:
-    """Start (or restart) a subscription for an already validated, normalised address.
+    """Start (or restart) a subscription for an already validated, normalised address and
+    already parsed topic queries.
 
     The caller answers the same whatever happens here, so the page never reveals whether an
     address is known. New and pending addresses get a confirmation email (at most one every
@@ -49,10 +50,18 @@ def subscriber_signup(
             try:
                 with transaction.atomic():
                     subscriber = Subscriber.objects.create(
-                        email=email, timezone=timezone_name or "UTC"
+                        email=email, timezone=timezone_name or "UTC", confirmation_sent_at=now
+                    )
+                    # A new subscriber has no topics yet: no duplicates, no limit to check.
+                    fresh = dict.fromkeys(filter(None, map(normalize_query, queries)))
+                    Topic.objects.bulk_create(
+                        [Topic(subscriber=subscriber, query=q) for q in fresh][:MAX_TOPICS]
                     )
             except IntegrityError:  # a concurrent sign-up of the same address won
                 subscriber = _by_email(email).select_for_update().get()
+            else:
+                _enqueue(tasks.send_confirmation, subscriber.pk)
+                return subscriber
         if subscriber.status == Subscriber.Status.SUPPRESSED:
             return None
         if subscriber.status == Subscriber.Status.ACTIVE:

@@ -164,6 +164,8 @@ def _page(request, subscriber, template, section, status=200, **context):
         {
             "subscriber": subscriber,
             "section": section,
+            # The preferences pages' common prefix: one reverse() instead of one per link.
+            "base": reverse("manage", args=[subscriber.key]),
             "unsubscribe_token": tokens.unsubscribe_token(subscriber),
             **context,
         },
@@ -285,7 +287,7 @@ def _schedule_page(request, subscriber, *, form=None, pause_form=None, status=20
     if form.is_bound:
         selected = {int(v) for v in form.data.getlist("sources") if str(v).isdigit()}
     else:
-        selected = {s.pk for s in subscriber.sources.all()}
+        selected = {s.pk for s in form.initial.get("sources", ())}
     return _page(
         request,
         subscriber,
