@@ -219,10 +219,10 @@ def _read_body(response: httpx.Response, url: str) -> bytes:
     return b"".join(chunks)
 
 
-def _get_once(url: str, headers: dict[str, str]) -> Response:
+def _get_once(http: httpx.Client, url: str, headers: dict[str, str]) -> Response:
     host = urlsplit(url).hostname or ""
     try:
-        with shared_client().stream("GET", url, headers=headers, timeout=_timeout()) as response:
+        with http.stream("GET", url, headers=headers, timeout=_timeout()) as response:
             status = response.status_code
             if status == 304 or status in REDIRECTS:
                 return Response(
@@ -294,10 +294,11 @@ def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
 def _get_with_retries(url: str, headers: dict[str, str]) -> Response:
     attempts = settings.SCRAPER_RETRIES + 1
     host = urlsplit(url).hostname or ""
+    http = shared_client()  # built (CA bundle loaded) before our turn, not during it
     for attempt in range(attempts):
         wait_turn(host)
         try:
-            return _get_once(url, headers)
+            return _get_once(http, url, headers)
         except _Transient as err:
             if attempt + 1 == attempts:
                 raise FetchError(

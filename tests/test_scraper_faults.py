@@ -344,7 +344,9 @@ class TestPoliteness:
             assert scrape(url).status == "ok"
         times = [hit.at for hit in server.requests]
         assert len(times) == 4  # robots.txt, then the page three times
-        assert all(b - a >= 0.29 for a, b in itertools.pairwise(times))
+        assert all(b - a >= 0.29 for a, b in itertools.pairwise(times)), [
+            round(b - a, 3) for a, b in itertools.pairwise(times)
+        ]
 
     def test_documented_apis_follow_their_own_terms_not_robots_txt(self, server, settings):
         settings.SCRAPER_ROBOTS_EXEMPT = [server.url("/api/")]
