@@ -106,3 +106,16 @@ def test_a_pending_subscriber_cannot_resubscribe_without_confirming(client):
         f"/unsubscribe/{tokens.unsubscribe_token(pending)}/resubscribe/", follow=True
     )
     assert "Confirm your address first" in text(page)
+
+
+def test_each_topic_of_a_digest_in_the_browser_has_a_stop_link(client, reader):
+    from digest.models import Digest, DigestItem
+    from tests.factories import make_paper
+
+    digest = Digest.objects.create(subscriber=reader, period_key="p", status="sent", subject="s")
+    DigestItem.objects.create(
+        digest=digest, subscriber=reader, paper=make_paper("P", ""), rank=1, topics=["LoRA"]
+    )
+    page = client.get(f"/manage/{reader.key}/digests/{digest.pk}/")
+    topic = reader.topics.get(query="LoRA")
+    assert f"/unsubscribe/topic/{tokens.topic_unsubscribe_token(topic)}/" in page.content.decode()
