@@ -3,13 +3,13 @@ data export, deletion."""
 
 import html
 import json
+import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core import mail
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -23,8 +23,15 @@ UTC = ZoneInfo("UTC")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
+def _own_cache(settings):
+    # A private in-memory cache per test: fresh rate-limit counters, and no flushing of the
+    # shared Redis.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(uuid.uuid4()),
+        }
+    }
 
 
 @pytest.fixture(autouse=True)

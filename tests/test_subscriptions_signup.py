@@ -1,11 +1,11 @@
 """Landing page, sign-up, "send me my link", confirmation, rate limits."""
 
 import html
+import uuid
 
 import pytest
 import time_machine
 from django.core import mail
-from django.core.cache import cache
 
 from subscriptions import services, tokens
 from subscriptions.models import Subscriber
@@ -15,8 +15,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
+def _own_cache(settings):
+    # A private in-memory cache per test: fresh rate-limit counters, and no flushing of the
+    # shared Redis.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(uuid.uuid4()),
+        }
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,10 @@ phone and desktop width, go to test-artifacts/screenshots/."""
 import os
 import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run in a
 # thread with a running loop unless told that this is deliberate.
@@ -50,7 +50,13 @@ def chromium():
 def site(live_server, settings, smtp):
     """The live server's address, with links in emails pointing at it."""
     settings.SITE_URL = live_server.url
-    cache.clear()
+    # The live server is a thread of this process: an in-memory cache is shared with it.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(uuid.uuid4()),
+        }
+    }
     return live_server.url
 
 
