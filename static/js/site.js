@@ -9,6 +9,10 @@
   }
 
   ready(function () {
+    // After a refused form, start where the first problem is.
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid) { invalid.focus(); }
+
     // Sign-up: propose the browser's time zone for the first digests.
     document.querySelectorAll("[data-browser-timezone]").forEach(function (input) {
       if (!input.value && zone) { input.value = zone; }

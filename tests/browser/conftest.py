@@ -83,11 +83,23 @@ def page(chromium, site):
     assert errors == [], f"JavaScript errors or CSP violations: {errors}"
 
 
+_UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, img')]
+  .filter(e => !e.closest('.hp'))
+  .filter(e => e.tagName === 'IMG' ? !e.hasAttribute('alt')
+    : !((e.labels && e.labels.length) || e.getAttribute('aria-label') || e.textContent.trim()))
+  .map(e => e.outerHTML.slice(0, 80))"""
+
+
 def shoot(page, name: str) -> None:
-    """Full-page screenshots of the current page at phone and desktop width."""
+    """Full-page screenshots of the current page at phone and desktop width; on the way, every
+    control must have a label and nothing may scroll sideways on a phone."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    assert page.evaluate(_UNLABELLED) == [], f"unlabelled controls on {name}"
     for label, (width, height) in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
+        overflow = page.evaluate("document.documentElement.scrollWidth") - width
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {width}px"
         page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
