@@ -119,3 +119,14 @@ def test_each_topic_of_a_digest_in_the_browser_has_a_stop_link(client, reader):
     page = client.get(f"/manage/{reader.key}/digests/{digest.pk}/")
     topic = reader.topics.get(query="LoRA")
     assert f"/unsubscribe/topic/{tokens.topic_unsubscribe_token(topic)}/" in page.content.decode()
+
+
+def test_emails_can_link_each_topic_to_its_stop_page(reader):
+    from django.template import Context, Template
+
+    html = Template(
+        "{% load subscriptions %}{% topic_stop_url s 'LoRA' %}|{% topic_stop_url s 'gone' %}"
+    ).render(Context({"s": reader}))
+    stop, missing = html.split("|")
+    assert stop.startswith("http://testserver/unsubscribe/topic/")
+    assert missing == ""

@@ -1,4 +1,5 @@
 from django import template
+from django.conf import settings
 from django.urls import reverse
 
 from ..tokens import topic_unsubscribe_token
@@ -14,3 +15,10 @@ def topic_stop_path(subscriber, query: str) -> str:
     if topic is None:
         return ""
     return reverse("topic_unsubscribe", args=[topic_unsubscribe_token(topic)])
+
+
+@register.simple_tag
+def topic_stop_url(subscriber, query: str) -> str:
+    """topic_stop_path as an absolute link, for emails."""
+    path = topic_stop_path(subscriber, query)
+    return settings.SITE_URL + path if path else ""
