@@ -212,6 +212,11 @@ def delivery_report(*, subscriber: Subscriber, now: datetime | None = None) -> D
     recent_since = now - timedelta(days=1)
     if not Paper.objects.filter(first_seen_at__gte=recent_since).exists():
         notes.append("No new papers arrived from any source in the last 24 hours.")
+    if subscriber.soft_bounces:
+        notes.append(
+            f"Your mail server turned away our last {subscriber.soft_bounces} message(s) for "
+            "now (a full mailbox, say); we keep trying."
+        )
     if not subscriber.topics.exists():
         notes.append("You follow no topics yet, so nothing can match.")
 

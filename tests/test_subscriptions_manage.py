@@ -427,3 +427,14 @@ def test_every_preferences_form_needs_a_csrf_token(reader):
 def test_every_page_of_the_centre_renders(client, reader):
     for path in ["", "schedule/", "history/", "account/", "feed/", "data.json"]:
         assert client.get(url(reader, path)).status_code == 200, path
+
+
+def test_history_shows_times_in_the_readers_zone_and_soft_bounces(client, reader):
+    reader.timezone = "Asia/Tokyo"
+    reader.soft_bounces = 2
+    reader.save()
+    with time_machine.travel(datetime(2026, 11, 20, 23, 30, tzinfo=UTC)):
+        make_digest(reader, Digest.Status.EMPTY)
+    body = text(client.get(url(reader, "history/")))
+    assert "Sat 21 Nov 2026, 08:30" in body
+    assert "turned away our last 2 message(s)" in body
