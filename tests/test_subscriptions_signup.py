@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _own_cache(settings):
-    # A private in-memory cache per test: fresh rate-limit counters, and no flushing of the
-    # shared Redis.
+    # Rate limits on (they are off under pytest by default), counted in a private in-memory
+    # cache per test: fresh counters, and nothing written to the shared Redis.
+    settings.RATELIMIT_ENABLE = True
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -69,3 +69,27 @@ def test_the_404_page_is_friendly(client):
     page = client.get("/no/such/page/")
     assert page.status_code == 404
     assert "We couldn't find that page" in page.content.decode()
+
+
+def test_rate_limits_are_on_by_default_outside_pytest_and_off_with_the_variable():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.RATELIMIT_ENABLE)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RATELIMIT_ENABLE"}
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    root = Path(__file__).resolve().parent.parent
+
+    def run(**extra):
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**env, **extra}, cwd=root, capture_output=True
+        )
+        return done.stdout.decode().strip()
+
+    assert run() == "True"
+    assert run(RATELIMIT_ENABLE="false") == "False"

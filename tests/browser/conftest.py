@@ -50,7 +50,9 @@ def chromium():
 def site(live_server, settings, smtp):
     """The live server's address, with links in emails pointing at it."""
     settings.SITE_URL = live_server.url
-    # The live server is a thread of this process: an in-memory cache is shared with it.
+    # Rate limits on, counted in an in-memory cache: the live server is a thread of this
+    # process, so it shares the cache.
+    settings.RATELIMIT_ENABLE = True
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
