@@ -18,6 +18,9 @@ urlpatterns = [
     path("manage/<str:key>/send-preview/", views.send_preview, name="send_preview"),
     path("manage/<str:key>/history/", views.history, name="manage_history"),
     path("manage/<str:key>/feed/", views.feed, name="feed"),
+    # Resolved before digest's own route of the same address (named digest_web), to check the
+    # key first: a NUL byte in it would otherwise reach PostgreSQL.
+    path("manage/<str:key>/digests/<int:pk>/", views.digest_page),
     path("manage/<str:key>/account/", views.account, name="manage_account"),
     path("manage/<str:key>/data.json", views.data_export, name="data_export"),
     path("manage/<str:key>/delete/", views.delete, name="delete"),

@@ -347,6 +347,15 @@ def history(request, subscriber):
 
 
 @_manage_view(["GET", "HEAD"])
+def digest_page(request, subscriber, pk):
+    """digest.views.digest_web (the "view in browser" link), behind the preferences pages'
+    key check, caching and indexing rules; it answers the digest_web route's address."""
+    from digest.views import digest_web
+
+    return digest_web(request, key=subscriber.key, pk=pk)
+
+
+@_manage_view(["GET", "HEAD"])
 def feed(request, subscriber):
     """A private Atom feed of the digests sent, each entry the digest's papers."""
     manage_url = services.manage_url(subscriber)

@@ -439,3 +439,11 @@ def test_history_shows_times_in_the_readers_zone_and_soft_bounces(client, reader
     body = text(client.get(url(reader, "history/")))
     assert "Sat 21 Nov 2026, 08:30" in body
     assert "turned away our last 2 message(s)" in body
+
+
+def test_nobody_reads_someone_elses_digest(client, reader):
+    other = make_subscriber("grace@example.org")
+    theirs = make_digest(other, Digest.Status.SENT, subject="Grace's papers")
+    page = client.get(f"/manage/{reader.key}/digests/{theirs.pk}/")
+    assert page.status_code == 404
+    assert "Grace's papers" not in page.content.decode()

@@ -42,6 +42,8 @@ def test_https_settings_follow_site_url(settings):
         ("post", "/manage/%00abcdefghijklmnopqrstuvwxyz/topics/"),
         ("get", "/confirm/%F0%9F%92%A9/"),
         ("get", "/unsubscribe/topic/..%2F..%2F/"),
+        ("get", "/manage/%00abc/digests/1/"),
+        ("get", "/manage/NoSuchKeyNoSuchKeyNoSuchKey/digests/1/"),
     ],
 )
 def test_odd_requests_get_a_4xx_never_a_500(method, path):
