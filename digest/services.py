@@ -32,6 +32,9 @@ from .query import document_for
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# A digest keeps at most this many papers: the email shows the reader's maximum, the web
+# archive the rest. Papers ranked below this stay unsent and can come in a later digest.
+ARCHIVE_MAX_PAPERS = 100
 
 
 @dataclass
@@ -171,7 +174,10 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
     ).values_list("subscriber_id", "paper_id"):
         already[sub_id].add(paper_id)
 
-    fresh = {pk: [m for m in matches[pk] if m.paper.pk not in already[pk]] for pk in new_ids}
+    fresh = {
+        pk: [m for m in matches[pk] if m.paper.pk not in already[pk]][:ARCHIVE_MAX_PAPERS]
+        for pk in new_ids
+    }
     rows = []
     for pk in new_ids:
         papers = fresh[pk]
@@ -319,9 +325,12 @@ def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], connection
     """Send the claimed digests over one connection. Each is marked sent as soon as the
     server accepts it, so a crash leaves at most the message in flight unrecorded."""
     digests = Digest.objects.in_bulk(ids)
+    shown = max(subscribers[d.subscriber_id].max_papers for d in digests.values())
     items = defaultdict(list)
     for item in (
-        DigestItem.objects.filter(digest_id__in=ids).select_related("paper").order_by("rank")
+        DigestItem.objects.filter(digest_id__in=ids, rank__lte=shown)
+        .select_related("paper")
+        .order_by("rank")
     ):
         items[item.digest_id].append(item)
     outcomes = {}
