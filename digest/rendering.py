@@ -70,7 +70,12 @@ def render_digest(*, digest, items, subscriber, links: dict) -> RenderedDigest:
         "subject": digest.subject,
         "preheader": " · ".join(item.paper.title for item in items[:3]),
         "groups": [
-            (topic, mark_safe("".join(h for h, _ in blocks)), "".join(t for _, t in blocks))
+            (
+                topic,
+                mark_safe("".join(h for h, _ in blocks)),
+                "".join(t for _, t in blocks),
+                links.get("topic_stop_urls", {}).get(topic, ""),
+            )
             for topic, blocks in groups.items()
         ],
         "more_count": digest.more_count,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from scraper.models import Paper
 from subscriptions import schedule
 from subscriptions.models import Subscriber, Topic
-from subscriptions.services import manage_url
+from subscriptions.services import manage_url, topic_unsubscribe_url
 from subscriptions.tokens import unsubscribe_token
 
 from . import mailer, rendering
@@ -62,8 +62,19 @@ class RunResult:
 
 
 def _receiving(now: datetime):
+    """Active subscribers not certainly paused. A pause lasts to the end of its date in the
+    subscriber's own zone, so a pause ending in the date range that some zone is in now is
+    settled per subscriber (`_paused_locally`) when the chunk runs."""
+    latest_local_date = (now + timedelta(hours=14)).date()
     return Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).filter(
-        Q(paused_until__isnull=True) | Q(paused_until__lt=now.date())
+        Q(paused_until__isnull=True) | Q(paused_until__lt=latest_local_date)
+    )
+
+
+def _paused_locally(subscriber: Subscriber, now: datetime) -> bool:
+    return (
+        subscriber.paused_until is not None
+        and subscriber.paused_until >= now.astimezone(subscriber.tz).date()
     )
 
 
@@ -271,6 +282,7 @@ def _claim(digests: list[Digest], now: datetime) -> list[int]:
 
 def digest_links(subscriber: Subscriber, digest: Digest) -> dict:
     return {
+        "topic_stop_urls": {t.query: topic_unsubscribe_url(t) for t in subscriber.topics.all()},
         "manage_url": manage_url(subscriber),
         "unsubscribe_url": unsubscribe_url(subscriber),
         "web_url": settings.SITE_URL + reverse("digest_web", args=[subscriber.key, digest.pk]),
@@ -393,7 +405,8 @@ def digests_send_chunk(
         s.pk: s
         for s in Subscriber.objects.filter(
             pk__in=subscriber_ids, status=Subscriber.Status.ACTIVE
-        ).prefetch_related("sources")
+        ).prefetch_related("sources", "topics")
+        if not _paused_locally(s, now)
     }
     if period_key:
         plans = dict.fromkeys(subscribers, period_key)

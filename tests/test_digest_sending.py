@@ -253,3 +253,31 @@ def test_a_permanent_failure_marks_the_digest_failed_frees_its_papers_and_alerts
     [alert] = smtp.messages
     assert alert["To"] == "ops@example.org"
     assert "failed" in alert["Subject"]
+
+
+def test_each_topic_has_a_stop_link_that_works(smtp, now):
+    make_paper("Diffusion for video")
+    reader = due(topics=["diffusion"])
+
+    services.digest_run()
+
+    text = text_part(smtp.messages[0])
+    stop = re.search(r"Stop this topic: http://testserver(/\S+)", text).group(1)
+    assert "Stop this topic" in html_part(smtp.messages[0])
+    client = Client()
+    assert client.get(stop).status_code == 200
+    client.post(stop)
+    assert not reader.topics.exists()
+
+
+def test_a_pause_lasts_to_the_end_of_its_date_in_the_readers_zone(smtp, now):
+    make_paper("Attention is all you need")
+    paused_date = NOW.date()  # 28 Nov: already over in Kiritimati (UTC+14), not in Honolulu
+    ahead = due(topics=["attention"], timezone="Pacific/Kiritimati", paused_until=paused_date)
+    behind = due(topics=["attention"], timezone="Pacific/Honolulu", paused_until=paused_date)
+
+    services.digest_run()
+
+    assert [m["To"] for m in smtp.messages] == [ahead.email]
+    behind.refresh_from_db()
+    assert behind.next_digest_at <= NOW, "still due once the pause is over"
