@@ -28,6 +28,7 @@ from .query import (
     QueryError,
     Term,
     _tests_pass,
+    document_for,
     parse_query,
     plain_form,
 )
@@ -311,3 +312,21 @@ class TopicIndex:
 def _seconds(seconds: dict[str, list], tokens: set[str]) -> list[list]:
     """The lists filed under the second tokens of pairs that are in `tokens`."""
     return [seconds[token] for token in seconds.keys() & tokens]
+
+
+_documents: dict[tuple, object] = {}
+
+
+def paper_document(paper):
+    """A paper's tokenised document, cached per process by its text: tokenising costs about
+    ten times more than matching, and a digest run or a live preview sees the same papers
+    again and again."""
+    key = (paper.title, paper.abstract, tuple(paper.authors))
+    doc = _documents.get(key)
+    if doc is None:
+        if len(_documents) > 50_000:
+            _documents.clear()
+        doc = _documents[key] = document_for(
+            title=paper.title, abstract=paper.abstract, authors=paper.authors
+        )
+    return doc

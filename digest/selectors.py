@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from scraper.models import Paper
 
-from .query import Match, document_for, parse_query
+from .matching import paper_document
+from .query import Match, parse_query
 
 BATCH = 500
 
@@ -25,7 +26,7 @@ def papers_matching_query(
     found: list[tuple[Paper, Match]] = []
     # Papers stream in batches: a preview must not hold every stored abstract in memory.
     for paper in papers.iterator(chunk_size=BATCH):
-        doc = document_for(title=paper.title, abstract=paper.abstract, authors=paper.authors)
+        doc = paper_document(paper)
         if (match := parsed.match(doc)) is not None:
             found.append((paper, match))
             if limit is not None and len(found) >= limit:

@@ -25,9 +25,8 @@ from subscriptions.services import manage_url, topic_unsubscribe_url
 from subscriptions.tokens import unsubscribe_token
 
 from . import mailer, rendering
-from .matching import TopicIndex
+from .matching import TopicIndex, paper_document
 from .models import Digest, DigestItem
-from .query import document_for
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +96,6 @@ def chunked(ids: list[int], size: int) -> list[list[int]]:
 
 # --- What -----------------------------------------------------------------------------------
 
-_documents: dict[tuple, object] = {}
-
-
-def _document(paper: Paper):
-    """A paper's tokenised document, kept per process across the chunks of a run."""
-    key = (paper.title, paper.abstract, tuple(paper.authors))
-    doc = _documents.get(key)
-    if doc is None:
-        if len(_documents) > 50_000:
-            _documents.clear()
-        doc = _documents[key] = document_for(
-            title=paper.title, abstract=paper.abstract, authors=paper.authors
-        )
-    return doc
-
 
 def recent_papers(*, now: datetime) -> list[Paper]:
     since = now - timedelta(days=settings.DIGEST_RECENT_DAYS)
@@ -134,7 +118,7 @@ def papers_for_subscribers(
     result: dict[int, dict[int, PaperMatch]] = {s.pk: {} for s in subscribers}
     for paper in papers:
         paper_sources = None
-        for hit in index.match(_document(paper)):
+        for hit in index.match(paper_document(paper)):
             topic = by_id[hit.topic_id]
             sub = subs[topic.subscriber_id]
             if paper.upvotes < max(topic.min_upvotes, sub.min_upvotes):

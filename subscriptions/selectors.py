@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from digest.matching import paper_document
 from digest.models import Digest
 from digest.query import Query, QueryError, document_for, parse_query
 from scraper.models import Paper, Source
@@ -21,7 +22,6 @@ from .models import Subscriber
 PREVIEW_DAYS = 30
 PREVIEW_LIMIT = 5
 _MATCH_CACHE_SECONDS = 600
-_documents: dict[tuple, object] = {}
 # What a list of matches shows of a paper (Paper.url needs the four links).
 _LISTED = ("pk", "title", "upvotes", "hf_url", "arxiv_url", "project_url", "pdf_url")
 
@@ -65,18 +65,6 @@ def _recent_papers_stamp(days: int) -> tuple[datetime, str]:
     return since, stamp
 
 
-def _document(paper: Paper):
-    key = (paper.pk, paper.updated_at)
-    doc = _documents.get(key)
-    if doc is None:
-        if len(_documents) > 20_000:
-            _documents.clear()
-        doc = _documents[key] = document_for(
-            title=paper.title, abstract=paper.abstract, authors=paper.authors
-        )
-    return doc
-
-
 def _ranked_matches(parsed: Query, since: datetime) -> list[tuple]:
     """(-score, -upvotes, pk, terms) of every recent paper the query matches, best first.
 
@@ -86,7 +74,7 @@ def _ranked_matches(parsed: Query, since: datetime) -> list[tuple]:
     papers = Paper.objects.filter(first_seen_at__gte=since).only(
         "pk", "title", "abstract", "authors", "updated_at", "upvotes"
     )
-    found = [(p, m) for p in papers if (m := parsed.match(_document(p))) is not None]
+    found = [(p, m) for p in papers if (m := parsed.match(paper_document(p))) is not None]
     ranked = [(-m.score, -p.upvotes, p.pk, tuple(sorted(m.terms))) for p, m in found]
     ranked.sort()
     return ranked
