@@ -720,12 +720,26 @@ def parse_query(text: str) -> Query:
 # --- Highlighting -----------------------------------------------------------------------------
 
 
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
+
+
 def _clusters(text: str) -> tuple[str, list[int]]:
     """`text` normalised, and for each normalised character the index of its source character.
-    Each character with its combining marks is normalised on its own, so offsets map back."""
+    Each character with its combining marks is normalised on its own, so offsets map back;
+    runs of ASCII (which NFKC leaves alone and casefolding maps one to one) go in one step."""
     pieces, origin = [], []
     i, n = 0, len(text)
     while i < n:
+        run = _ASCII_RUN.match(text, i)
+        if run:
+            end = run.end()
+            if end < n and unicodedata.combining(text[end]):
+                end -= 1  # the last ASCII character belongs with the marks after it
+            if end > i:
+                pieces.append(text[i:end].casefold())
+                origin.extend(range(i, end))
+                i = end
+                continue
         j = i + 1
         while j < n and unicodedata.combining(text[j]):
             j += 1
