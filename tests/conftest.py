@@ -1,7 +1,9 @@
+import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.fault_server import FaultServer, fast_scraper_settings
 from tests.servers import SMTPSink, StaticHTTPServer
 
 HERE = Path(__file__).resolve().parent
@@ -45,3 +47,41 @@ def shared_fixture_server():
         pytest.skip("../shared/fixtures is not beside this clone (it is in CI)")
     with StaticHTTPServer(SHARED_FIXTURES) as server:
         yield server
+
+
+@pytest.fixture
+def fast_scraper(settings):
+    """Scraper timeouts, retries and delays short enough for tests, and no politeness state
+    (per-host delays, robots.txt) left over from an earlier test."""
+    from django.core.cache import cache
+
+    fast_scraper_settings(settings)
+    cache.clear()
+
+
+@pytest.fixture
+def server():
+    """A fault server on loopback: each test queues the replies it needs."""
+    with FaultServer() as fault_server:
+        yield fault_server
+
+
+@pytest.fixture
+def private_ratelimit_cache(settings):
+    """Rate limits on (they are off under pytest by default), counted in a private in-memory
+    cache per test: fresh counters, and nothing written to the shared Redis."""
+    settings.RATELIMIT_ENABLE = True
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": str(uuid.uuid4()),
+        }
+    }
+
+
+@pytest.fixture
+def tasks_at_once(monkeypatch):
+    """The test transaction never commits, so run what would be enqueued on commit at once."""
+    from subscriptions import services
+
+    monkeypatch.setattr(services, "_enqueue", lambda task, *args: task.delay(*args))

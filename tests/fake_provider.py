@@ -1,10 +1,11 @@
 """A stand-in for an email provider's HTTP API, served over real HTTP on loopback."""
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.servers import LoopbackHTTPServer
 
 
 @dataclass
@@ -17,7 +18,7 @@ class Request:
         return json.loads(self.body)
 
 
-class FakeProvider:
+class FakeProvider(LoopbackHTTPServer):
     """Answers each POST with the next queued (status, body), or a success made by
     `success(request)` when the queue is empty; records every request."""
 
@@ -43,21 +44,11 @@ class FakeProvider:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return self.base_url
 
 
 def postmark_success(request: Request) -> dict:

@@ -73,11 +73,10 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-class StaticHTTPServer:
-    """A real HTTP server on loopback serving the files of one folder."""
+class LoopbackHTTPServer:
+    """A real HTTP server on 127.0.0.1 in a thread, for `with` blocks."""
 
-    def __init__(self, directory: Path):
-        handler = partial(_QuietHandler, directory=str(directory))
+    def __init__(self, handler):
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -89,9 +88,20 @@ class StaticHTTPServer:
         self.server.shutdown()
         self.server.server_close()
 
-    def url(self, name: str) -> str:
+    @property
+    def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/{name}"
+        return f"http://{host}:{port}/"
+
+
+class StaticHTTPServer(LoopbackHTTPServer):
+    """Serves the files of one folder."""
+
+    def __init__(self, directory: Path):
+        super().__init__(partial(_QuietHandler, directory=str(directory)))
+
+    def url(self, name: str) -> str:
+        return self.base_url + name
 
 
 def text_part(message: EmailMessage) -> str:

@@ -5,29 +5,16 @@ import socket
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from scraper.models import Backfill, Paper, ScrapeRun, Source
-from tests.fault_server import FaultServer, Reply, fast_scraper_settings
+from tests.fault_server import Reply
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_scraper")]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scraper"
 DAY_PAGE = (FIXTURES / "hf_page_day.html").read_bytes()
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings):
-    fast_scraper_settings(settings)
-    cache.clear()
-
-
-@pytest.fixture
-def server():
-    with FaultServer() as fault_server:
-        yield fault_server
 
 
 def closed_port_url() -> str:

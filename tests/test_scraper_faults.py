@@ -9,31 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from scraper import client, services
 from scraper.models import Paper, ScrapeRun, Source
 from tests.factories import make_source
-from tests.fault_server import FaultServer, Reply, fast_scraper_settings
+from tests.fault_server import FaultServer, Reply
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_scraper")]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scraper"
 DAY = (FIXTURES / "hf_api_day.json").read_bytes()
 JSON = "application/json; charset=utf-8"
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings):
-    fast_scraper_settings(settings)
-    cache.clear()
-
-
-@pytest.fixture
-def server():
-    with FaultServer() as fault_server:
-        yield fault_server
 
 
 def good(**extra) -> Reply:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db import DataError
 from django.utils import timezone
 
@@ -13,24 +12,12 @@ from scraper import parsers, services, tasks
 from scraper.models import Paper, ScrapeRun, Source
 from scraper.parsers import PaperData
 from tests.factories import make_source
-from tests.fault_server import FaultServer, Reply, fast_scraper_settings
+from tests.fault_server import Reply
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_scraper")]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scraper"
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings):
-    fast_scraper_settings(settings)
-    cache.clear()
-
-
-@pytest.fixture
-def server():
-    with FaultServer() as fault_server:
-        yield fault_server
 
 
 def fixture_page(name: str) -> list[PaperData]:

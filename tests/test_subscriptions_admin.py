@@ -7,16 +7,10 @@ from django.core import mail
 from django.utils import timezone
 
 from digest.models import Digest
-from subscriptions import services
 from subscriptions.models import Subscriber
 from tests.factories import make_paper, make_subscriber
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _tasks_at_once(monkeypatch):
-    monkeypatch.setattr(services, "_enqueue", lambda task, *args: task.delay(*args))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tasks_at_once")]
 
 
 @pytest.fixture

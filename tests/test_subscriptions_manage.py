@@ -3,7 +3,6 @@ data export, deletion."""
 
 import html
 import json
-import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,31 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from digest.models import Digest, DigestItem
-from subscriptions import services
 from subscriptions.models import Subscriber, Topic
 from tests.factories import make_paper, make_source, make_subscriber
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("private_ratelimit_cache", "tasks_at_once"),
+]
 UTC = ZoneInfo("UTC")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings):
-    # Rate limits on (they are off under pytest by default), counted in a private in-memory
-    # cache per test: fresh counters, and nothing written to the shared Redis.
-    settings.RATELIMIT_ENABLE = True
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": str(uuid.uuid4()),
-        }
-    }
-
-
-@pytest.fixture(autouse=True)
-def _tasks_at_once(monkeypatch):
-    # The test transaction never commits, so run what would be enqueued on commit right away.
-    monkeypatch.setattr(services, "_enqueue", lambda task, *args: task.delay(*args))
 
 
 @pytest.fixture

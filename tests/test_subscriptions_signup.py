@@ -1,36 +1,19 @@
 """Landing page, sign-up, "send me my link", confirmation, rate limits."""
 
 import html
-import uuid
 
 import pytest
 import time_machine
 from django.core import mail
 
-from subscriptions import services, tokens
+from subscriptions import tokens
 from subscriptions.models import Subscriber
 from tests.factories import make_subscriber
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings):
-    # Rate limits on (they are off under pytest by default), counted in a private in-memory
-    # cache per test: fresh counters, and nothing written to the shared Redis.
-    settings.RATELIMIT_ENABLE = True
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": str(uuid.uuid4()),
-        }
-    }
-
-
-@pytest.fixture(autouse=True)
-def _tasks_at_once(monkeypatch):
-    # The test transaction never commits, so run what would be enqueued on commit right away.
-    monkeypatch.setattr(services, "_enqueue", lambda task, *args: task.delay(*args))
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("private_ratelimit_cache", "tasks_at_once"),
+]
 
 
 def text(response) -> str:
