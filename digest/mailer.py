@@ -1,12 +1,15 @@
 """The one builder for every email Paperboy sends, and the one place that sends them."""
 
+import binascii
 import re
+import secrets
 import smtplib
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 
 import css_inline
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 from django.template.loader import render_to_string
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -21,6 +24,81 @@ class SendError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.connection_lost = connection_lost
+
+
+class Email(EmailMultiAlternatives):
+    """An EmailMultiAlternatives whose MIME form (what SMTP and file backends send) is written
+    straight to bytes when it is Paperboy's usual text + HTML pair. Python's email generator
+    costs more than rendering a whole digest; this writes the same structure (headers made
+    safe by Django's own helpers, both parts quoted-printable) in a fraction of the time.
+    Provider backends (anymail) read the message's fields, not its MIME form."""
+
+    def message(self):
+        if self.attachments or len(self.alternatives) != 1 or self.cc or self.reply_to:
+            return super().message()
+        html, kind = self.alternatives[0]
+        if kind != "text/html":
+            return super().message()
+        encoding = self.encoding or settings.DEFAULT_CHARSET
+        headers = [
+            forbid_multi_line_headers("Subject", self.subject, encoding),
+            ("From", sanitize_address(self.extra_headers.get("From", self.from_email), encoding)),
+            ("To", ", ".join(sanitize_address(to, encoding) for to in self.to)),
+        ]
+        names = {name.lower() for name in self.extra_headers}
+        if "date" not in names:
+            headers.append(("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)))
+        if "message-id" not in names:
+            headers.append(("Message-ID", make_msgid(domain=message_domain())))
+        headers += [
+            forbid_multi_line_headers(name, value, encoding)
+            for name, value in self.extra_headers.items()
+            if name.lower() not in {"from", "to", "cc", "reply-to"}
+        ]
+        return MIMEBytes(headers, text=self.body, html=html, encoding=encoding)
+
+
+class MIMEBytes:
+    """A multipart/alternative message (text, then HTML) with what backends and tests read of
+    an email.message.Message: as_bytes(), as_string(), headers by name, items()."""
+
+    def __init__(self, headers: list[tuple[str, str]], *, text: str, html: str, encoding: str):
+        boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable
+        self._headers = [
+            *headers,
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        ]
+        parts = []
+        for subtype, content in (("plain", text), ("html", html)):
+            body = binascii.b2a_qp(
+                content.replace("\r\n", "\n").encode(encoding), istext=True
+            ).decode("ascii")
+            parts.append(
+                f"--{boundary}\n"
+                f'Content-Type: text/{subtype}; charset="{encoding}"\n'
+                "Content-Transfer-Encoding: quoted-printable\n\n"
+                f"{body}\n"
+            )
+        self._body = "".join(parts) + f"--{boundary}--\n"
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.get(name)
+
+    def get(self, name: str, default=None):
+        name = name.lower()
+        return next((v for k, v in self._headers if k.lower() == name), default)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._headers)
+
+    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
+        head = "".join(f"{name}: {value}\n" for name, value in self._headers)
+        message = f"{head}\n{self._body}"
+        return message if linesep == "\n" else message.replace("\n", linesep)
+
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
+        return self.as_string(linesep=linesep).encode()
 
 
 def header_safe(value: str, limit: int = 250) -> str:
@@ -60,7 +138,7 @@ def build_email(
         headers["List-Unsubscribe"] = ", ".join(targets)
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         headers["List-Id"] = settings.PAPERBOY_LIST_ID
-    message = EmailMultiAlternatives(
+    message = Email(
         subject=header_safe(subject),
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -14,6 +14,7 @@ Grammar (AND binds tighter than OR; adjacency means AND):
 
 Docs: docs/query-language.md."""
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -753,27 +754,16 @@ def _clusters(text: str) -> tuple[str, list[int]]:
 def highlight(text: str, terms: Iterable[str]) -> SafeString:
     """`text` HTML-escaped, with each occurrence of the matched `terms` (words and phrases as
     written in a query) in <mark>...</mark>."""
-    wanted = [units for term in terms if (units := _units(normalize(term)))]
+    wanted = [units for term in terms if (units := _term_units(term))]
     if not wanted or not text:
         return mark_safe(escape(text))
-    normalized, origin = _clusters(text)
-    origin.append(len(text))
-    triples, bounds = [], []
-    pos = 0
-    for found in _GROUP_RE.finditer(normalized):
-        runs = list(_RUN_RE.finditer(normalized, found.start(), found.end()))
-        for run in runs:
-            triples.append((_stem(run.group()), pos, pos + 1))
-            bounds.append((origin[run.start()], origin[run.end() - 1] + 1))
-            pos += 1
-        if len(runs) > 1:
-            concat = _stem("".join(run.group() for run in runs))
-            triples.append((concat, pos - len(runs), pos))
-    spans = _spans(triples)
+    spans, bounds = _highlight_index(text)
     ranges = []
     for units in wanted:
         for start, end in _phrase_paths(spans, units):
             ranges.append((bounds[start][0], bounds[end - 1][1]))
+    if not ranges:
+        return mark_safe(escape(text))
     ranges.sort()
     merged: list[list[int]] = []
     for start, end in ranges:
@@ -788,6 +778,32 @@ def highlight(text: str, terms: Iterable[str]) -> SafeString:
         at = end
     out.append(escape(text[at:]))
     return mark_safe("".join(out))  # every piece is escaped above
+
+
+@functools.lru_cache(maxsize=4096)
+def _term_units(term: str) -> tuple:
+    return tuple(_units(normalize(term)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _highlight_index(text: str) -> tuple[Spans, list[tuple[int, int]]]:
+    """The token graph of a text to highlight, and each position's (start, end) in the text.
+    Cached: a digest run highlights the same excerpts for many readers, each with their own
+    terms, and tokenising is most of the cost."""
+    normalized, origin = _clusters(text)
+    origin.append(len(text))
+    triples, bounds = [], []
+    pos = 0
+    for found in _GROUP_RE.finditer(normalized):
+        runs = list(_RUN_RE.finditer(normalized, found.start(), found.end()))
+        for run in runs:
+            triples.append((_stem(run.group()), pos, pos + 1))
+            bounds.append((origin[run.start()], origin[run.end() - 1] + 1))
+            pos += 1
+        if len(runs) > 1:
+            concat = _stem("".join(run.group() for run in runs))
+            triples.append((concat, pos - len(runs), pos))
+    return _spans(triples), bounds
 
 
 def _phrase_paths(spans: Spans, units: list) -> set[tuple[int, int]]:

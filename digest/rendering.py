@@ -1,12 +1,19 @@
-"""Rendering a digest into subject, text and HTML. Each paper's block is rendered once per
-process for a given set of highlighted terms and topics, so a digest run renders each paper a
-handful of times, not once per subscriber. The mailer inlines the CSS of the whole message."""
+"""Rendering a digest into subject, text and HTML.
 
+A paper looks the same in every digest except for what each reader's topics add: the matched
+words highlighted in its excerpt and the list of topics that matched. So each paper's block is
+rendered from its template once per process, with markers where those two go, and each digest
+fills the markers in: a digest run renders each paper once, not once per reader. The mailer
+inlines the CSS of the whole message."""
+
+import re
+import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.template.loader import get_template
-from django.utils.html import escape
+from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
@@ -15,8 +22,9 @@ from scraper.models import Paper
 from . import query
 
 EXCERPT_WORDS = 60
-_MAX_CACHED = 20_000
-_fragments: dict[tuple, tuple[str, str]] = {}
+# A marker no scraped text can contain: it differs in every process.
+_MARK = secrets.token_hex(8)
+_SLOT = re.compile(rf"\[{_MARK}:(\w+)\]")
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,31 @@ class RenderedDigest:
     html: str
 
 
+class Skeleton:
+    """Rendered text with named slots (`Skeleton.slot(name)` in the context) to fill in later."""
+
+    __slots__ = ("_pieces",)
+
+    def __init__(self, rendered: str):
+        self._pieces = _SLOT.split(rendered)  # literal, slot name, literal, ..., literal
+
+    @staticmethod
+    def slot(name: str) -> str:
+        return mark_safe(f"[{_MARK}:{name}]")
+
+    def fill(self, **values: str) -> str:
+        pieces = self._pieces[:]
+        pieces[1::2] = [values[name] for name in pieces[1::2]]
+        return "".join(pieces)
+
+
+@dataclass(frozen=True)
+class PaperSkeleton:
+    html: Skeleton
+    text: Skeleton
+    excerpt: str
+
+
 def authors_short(authors: list[str], limit: int = 3) -> str:
     """'Ada Lovelace, Grace Hopper, Alan Turing et al. (7 authors)'."""
     if len(authors) <= limit + 1:
@@ -33,31 +66,35 @@ def authors_short(authors: list[str], limit: int = 3) -> str:
     return f"{', '.join(authors[:limit])} et al. ({len(authors)} authors)"
 
 
-def excerpt(abstract: str, terms: tuple[str, ...]) -> str:
-    """The abstract's opening words, with the matched terms marked (escaped HTML)."""
-    text = Truncator(abstract).words(EXCERPT_WORDS, truncate="…")
-    highlight = getattr(query, "highlight", None)
-    return str(highlight(text, terms)) if highlight else escape(text)
-
-
-def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) -> tuple[str, str]:
-    """(HTML, text) of one paper in a digest, cached per process."""
-    key = (paper.pk, paper.updated_at, paper.title, paper.upvotes, terms, topics)
-    if (cached := _fragments.get(key)) is not None:
-        return cached
+@lru_cache(maxsize=20_000)
+def _paper_skeleton(paper: Paper, _version: tuple) -> PaperSkeleton:
+    """`_version` is part of the cache key: a paper whose title or upvotes changed renders anew."""
     context = {
         "paper": paper,
         "authors": authors_short(paper.authors),
-        "excerpt": mark_safe(excerpt(paper.abstract, terms)),
-        "excerpt_text": Truncator(paper.abstract).words(EXCERPT_WORDS, truncate="…"),
-        "topics": topics,
+        "excerpt": Skeleton.slot("excerpt"),
+        "matched": Skeleton.slot("matched"),
     }
-    html = get_template("emails/_paper.html").render(context)
-    text = get_template("emails/_paper.txt").render(context)
-    if len(_fragments) >= _MAX_CACHED:
-        _fragments.clear()
-    _fragments[key] = (html, text)
-    return html, text
+    return PaperSkeleton(
+        html=Skeleton(get_template("emails/_paper.html").render(context)),
+        text=Skeleton(
+            get_template("emails/_paper.txt").render(
+                {**context, "excerpt": Truncator(paper.abstract).words(EXCERPT_WORDS, truncate="…")}
+            )
+        ),
+        excerpt=Truncator(paper.abstract).words(EXCERPT_WORDS, truncate="…"),
+    )
+
+
+def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) -> tuple[str, str]:
+    """(HTML, text) of one paper in a digest: its excerpt with `terms` highlighted, and the
+    `topics` that matched it."""
+    skeleton = _paper_skeleton(paper, (paper.pk, paper.updated_at, paper.title, paper.upvotes))
+    html = skeleton.html.fill(
+        excerpt=query.highlight(skeleton.excerpt, terms),
+        matched=format_html_join(", ", "<code>{}</code>", ((topic,) for topic in topics)),
+    )
+    return html, skeleton.text.fill(matched=", ".join(topics))
 
 
 def render_digest(*, digest, items, subscriber, links: dict) -> RenderedDigest:
