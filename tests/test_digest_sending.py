@@ -8,7 +8,7 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 
-from digest import services
+from digest import mailer, services
 from digest.models import Digest, DigestItem
 from tests.factories import make_paper, make_source, make_subscriber
 from tests.servers import html_part, text_part
@@ -281,3 +281,30 @@ def test_a_pause_lasts_to_the_end_of_its_date_in_the_readers_zone(smtp, now):
     assert [m["To"] for m in smtp.messages] == [ahead.email]
     behind.refresh_from_db()
     assert behind.next_digest_at <= NOW, "still due once the pause is over"
+
+
+def test_every_byte_of_an_awkward_message_survives_smtp(smtp):
+    """Paperboy writes its messages' MIME itself (digest.mailer.Email): lines that SMTP or
+    quoted-printable treat specially, long lines, non-ASCII names and subjects arrive intact."""
+    text = (
+        ".\n.leading dot\nFrom the start\ntrailing space \ttab\t\n= equals =3D\n"
+        + "ünïcödé “quotes” — " * 40
+        + "\r\nwindows line\n"
+    )
+    html = f"<p>{'x' * 900}</p>\n<p>.</p>\n<p>Zoë &amp; =_boundary-like</p>"
+    message = mailer.build_email(
+        to="Zoë Núñez <zoe@example.org>",
+        subject="Naïve Bayes, revisited — " * 8,
+        text=text,
+        html=html,
+        unsubscribe_url="https://paperboy.example.org/u/abc",
+    )
+    mailer.send(message)
+
+    [received] = smtp.messages
+    assert received["Subject"] == mailer.header_safe("Naïve Bayes, revisited — " * 8)
+    assert received["To"].addresses[0].display_name == "Zoë Núñez"
+    assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert text_part(received).replace("\r\n", "\n") == text.replace("\r\n", "\n")
+    assert "x" * 900 in html_part(received)
+    assert "<p>Zoë &amp; =_boundary-like</p>" in html_part(received)
