@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.workload import make_papers, make_topics  # noqa: E402
+from benchmarks.bench_matching import make_papers, make_topics, recorded_papers  # noqa: E402
 
 
 def parse_args():
@@ -81,22 +81,23 @@ def populate(args, rng):
     from subscriptions.models import Subscriber, Topic
 
     now = timezone.now()
+    recorded = recorded_papers()
     papers = [
         Paper(
             paper_id=f"2611.{i:05d}",
-            title=title,
-            abstract=abstract,
-            authors=[f"Author {i % 97}", f"Author {i % 89}", f"Author {i % 83}", "Grace Hopper"],
+            title=paper["title"],
+            abstract=paper["abstract"],
+            authors=paper["authors"],
             organization="Example Lab",
             upvotes=rng.randint(0, 150),
             hf_url=f"https://huggingface.co/papers/2611.{i:05d}",
             arxiv_url=f"https://arxiv.org/abs/2611.{i:05d}",
             pdf_url=f"https://arxiv.org/pdf/2611.{i:05d}",
         )
-        for i, (title, abstract) in enumerate(make_papers(args.papers, rng))
+        for i, paper in enumerate(make_papers(recorded, args.papers, rng))
     ]
     Paper.objects.bulk_create(papers, batch_size=1000)
-    queries = make_topics(20_000, rng)
+    queries = make_topics(recorded, 20_000, rng)
     due_at = now - timedelta(minutes=30)
     batch = 5000
     for start in range(0, args.subscribers, batch):

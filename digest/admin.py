@@ -1,14 +1,6 @@
 from django.contrib import admin
 
-from .models import DeliveryEvent, Digest, DigestItem, OutboxMessage
-
-
-class DigestItemInline(admin.TabularInline):
-    model = DigestItem
-    fields = ("rank", "paper", "topics")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+from .models import DeliveryEvent, Digest, OutboxMessage
 
 
 @admin.register(Digest)
@@ -18,7 +10,6 @@ class DigestAdmin(admin.ModelAdmin):
     search_fields = ("subscriber__email", "period_key", "message_id", "provider_message_id")
     list_select_related = ("subscriber",)
     readonly_fields = [f.name for f in Digest._meta.fields]
-    inlines = [DigestItemInline]
     date_hierarchy = "created_at"
 
 

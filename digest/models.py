@@ -29,6 +29,14 @@ class Digest(models.Model):
     provider_message_id = models.CharField(max_length=300, blank=True)
     provider_response = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    # The papers it holds, in rank order, as {"topics": [...], "terms": [...], "items":
+    # [[paper pk, [topic index, ...], [term index, ...]], ...]}: the topics that matched each
+    # paper and the words to highlight, each string written once
+    # (digest.selectors.digest_entries reads them with their papers). And the same papers'
+    # pks alone, which the run reads to skip what a reader already had. A row per paper would
+    # cost the database more than the rest of a run together.
+    papers = models.JSONField(default=dict, blank=True)
+    paper_ids = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -41,30 +49,6 @@ class Digest(models.Model):
 
     def __str__(self):
         return f"{self.subscriber} {self.period_key} ({self.status})"
-
-
-class DigestItem(models.Model):
-    """A paper in a digest. Unique per subscriber and paper: a paper goes to a person once."""
-
-    digest = models.ForeignKey(Digest, on_delete=models.CASCADE, related_name="items")
-    subscriber = models.ForeignKey(
-        "subscriptions.Subscriber", on_delete=models.CASCADE, related_name="+"
-    )
-    paper = models.ForeignKey("scraper.Paper", on_delete=models.CASCADE, related_name="+")
-    rank = models.PositiveIntegerField()
-    topics = models.JSONField(default=list)
-    terms = models.JSONField(default=list)
-
-    class Meta:
-        ordering = ["rank"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["subscriber", "paper"], name="paper_once_per_subscriber"
-            )
-        ]
-
-    def __str__(self):
-        return f"#{self.rank} of {self.digest}"
 
 
 class DeliveryEvent(models.Model):

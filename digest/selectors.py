@@ -1,5 +1,7 @@
 """Reads for the digest app."""
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
@@ -7,6 +9,7 @@ from django.utils import timezone
 from scraper.models import Paper
 
 from .matching import paper_document
+from .models import Digest
 from .query import Match, parse_query
 
 BATCH = 500
@@ -32,3 +35,43 @@ def papers_matching_query(
             if limit is not None and len(found) >= limit:
                 break
     return found
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """A paper in a digest: its rank, the reader's topics that matched it, the words to mark."""
+
+    paper: Paper
+    rank: int
+    topics: list[str]
+    terms: list[str]
+
+
+def digest_entries(
+    digests: Iterable[Digest], *, limit: int | None = None, papers: Mapping[int, Paper] = {}
+) -> dict[int, list[DigestEntry]]:
+    """Each digest's papers in rank order (the first `limit`), by digest pk. Papers come from
+    `papers` when there, else from one query for all the digests. A paper deleted since is
+    left out."""
+    digests = list(digests)
+    stored = {d.pk: d.papers or {} for d in digests}
+    wanted = {
+        item[0]
+        for packed in stored.values()
+        for item in packed.get("items", [])[:limit]
+        if item[0] not in papers
+    }
+    found = {**papers, **Paper.objects.in_bulk(wanted)} if wanted else papers
+    out = {}
+    for pk, packed in stored.items():
+        topics, terms = packed.get("topics", []), packed.get("terms", [])
+        out[pk] = [
+            DigestEntry(
+                found[paper], rank, [topics[i] for i in topic_at], [terms[i] for i in term_at]
+            )
+            for rank, (paper, topic_at, term_at) in enumerate(
+                packed.get("items", [])[:limit], start=1
+            )
+            if paper in found
+        ]
+    return out

@@ -26,7 +26,8 @@ from subscriptions.tokens import unsubscribe_token
 
 from . import mailer, rendering
 from .matching import TopicIndex, paper_document
-from .models import Digest, DigestItem
+from .models import Digest
+from .selectors import DigestEntry, digest_entries
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +163,15 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
         if plans.get(d.subscriber_id) == d.period_key
     }
     new_ids = [pk for pk in plans if pk not in existing]
-    matched_papers = {m.paper.pk for pk in new_ids for m in matches[pk]}
+    # What each reader already had: any paper recent enough to match arrived after its
+    # first sighting, so the digests created since then are the ones to look at.
     already = defaultdict(set)
-    for sub_id, paper_id in DigestItem.objects.filter(
-        subscriber_id__in=new_ids, paper_id__in=matched_papers
-    ).values_list("subscriber_id", "paper_id"):
-        already[sub_id].add(paper_id)
+    for sub_id, paper_ids in Digest.objects.filter(
+        subscriber_id__in=new_ids,
+        created_at__gte=now - timedelta(days=settings.DIGEST_RECENT_DAYS),
+        status__in=(Digest.Status.PENDING, Digest.Status.SENDING, Digest.Status.SENT),
+    ).values_list("subscriber_id", "paper_ids"):
+        already[sub_id].update(paper_ids)
 
     fresh = {
         pk: [m for m in matches[pk] if m.paper.pk not in already[pk]][:ARCHIVE_MAX_PAPERS]
@@ -188,28 +192,16 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
                 else "",
                 paper_count=shown,
                 more_count=len(papers) - shown,
+                papers=_packed(papers),
+                paper_ids=[m.paper.pk for m in papers],
             )
         )
-    with transaction.atomic():
-        Digest.objects.bulk_create(rows, ignore_conflicts=True)
-        ours = list(
-            Digest.objects.filter(subscriber_id__in=new_ids, run_id=run_id, status="pending")
+    Digest.objects.bulk_create(rows, ignore_conflicts=True)
+    ours = list(
+        Digest.objects.filter(subscriber_id__in=new_ids, run_id=run_id, status="pending").defer(
+            "papers", "paper_ids"
         )
-        DigestItem.objects.bulk_create(
-            [
-                DigestItem(
-                    digest=d,
-                    subscriber_id=d.subscriber_id,
-                    paper=m.paper,
-                    rank=rank,
-                    topics=m.topics,
-                    terms=sorted(m.terms),
-                )
-                for d in ours
-                for rank, m in enumerate(fresh[d.subscriber_id], start=1)
-            ],
-            ignore_conflicts=True,
-        )
+    )
     ours_ids = {d.subscriber_id for d in ours}
     created_here = {
         pk for pk in new_ids if not fresh[pk]
@@ -226,6 +218,22 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
         else:
             busy.add(sub_id)
     return to_send, done, busy
+
+
+def _packed(matches: list[PaperMatch]) -> dict:
+    """A digest's papers as stored (see Digest.papers): each topic and term written once."""
+    topics = list(dict.fromkeys(t for m in matches for t in m.topics))
+    terms = sorted({t for m in matches for t in m.terms})
+    topic_at = {t: i for i, t in enumerate(topics)}
+    term_at = {t: i for i, t in enumerate(terms)}
+    return {
+        "topics": topics,
+        "terms": terms,
+        "items": [
+            [m.paper.pk, [topic_at[t] for t in m.topics], sorted(term_at[t] for t in m.terms)]
+            for m in matches
+        ],
+    }
 
 
 def _resume_state(digest: Digest, now: datetime) -> str:
@@ -282,10 +290,10 @@ def digest_message_id(digest: Digest) -> str:
     return f"<digest-{digest.pk}.{digest.period_key}@{mailer.message_domain()}>"
 
 
-def digest_message(digest: Digest, items: list[DigestItem], subscriber: Subscriber):
+def digest_message(digest: Digest, entries: list[DigestEntry], subscriber: Subscriber):
     links = digest_links(subscriber, digest)
     rendered = rendering.render_digest(
-        digest=digest, items=items[: subscriber.max_papers], subscriber=subscriber, links=links
+        digest=digest, items=entries[: subscriber.max_papers], subscriber=subscriber, links=links
     )
     return mailer.build_email(
         to=subscriber.email,
@@ -300,10 +308,8 @@ def digest_message(digest: Digest, items: list[DigestItem], subscriber: Subscrib
 def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
     """Template context of a digest for the web ("view in browser")."""
     subscriber = digest.subscriber
-    items = list(digest.items.select_related("paper").order_by("rank"))
-    if limit is not None:
-        items = items[:limit]
-    groups: dict[str, list[DigestItem]] = {}
+    items = digest_entries([digest], limit=limit)[digest.pk]
+    groups: dict[str, list[DigestEntry]] = {}
     for item in items:
         groups.setdefault(item.topics[0] if item.topics else "", []).append(item)
     return {
@@ -317,24 +323,19 @@ def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
     }
 
 
-def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], connection):
+def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], papers, connection):
     """Send the claimed digests over one connection. Each is marked sent as soon as the
-    server accepts it, so a crash leaves at most the message in flight unrecorded."""
+    server accepts it, so a crash leaves at most the message in flight unrecorded. `papers`
+    are the ones already loaded, by pk."""
     digests = Digest.objects.in_bulk(ids)
     shown = max(subscribers[d.subscriber_id].max_papers for d in digests.values())
-    items = defaultdict(list)
-    for item in (
-        DigestItem.objects.filter(digest_id__in=ids, rank__lte=shown)
-        .select_related("paper")
-        .order_by("rank")
-    ):
-        items[item.digest_id].append(item)
+    entries = digest_entries(digests.values(), limit=shown, papers=papers)
     outcomes = {}
     for pk in ids:
         digest = digests[pk]
         subscriber = subscribers[digest.subscriber_id]
         try:
-            provider_id = mailer.send(digest_message(digest, items[pk], subscriber), connection)
+            provider_id = mailer.send(digest_message(digest, entries[pk], subscriber), connection)
         except mailer.SendError as err:
             outcomes[digest.subscriber_id] = _send_failed(digest, err)
             if err.connection_lost:
@@ -353,10 +354,8 @@ def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], connection
 def _send_failed(digest: Digest, err: "mailer.SendError") -> str:
     attempts = digest.attempts
     if err.permanent or attempts >= MAX_ATTEMPTS:
-        with transaction.atomic():
-            Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.FAILED, error=str(err))
-            # The papers never reached the reader: free them for the next digest.
-            digest.items.all().delete()
+        # A failed digest's papers never reached the reader: the next digest may hold them.
+        Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.FAILED, error=str(err))
         log.error("digest %s to %s failed for good: %s", digest.pk, digest.subscriber_id, err)
         mail_admins(
             f"Digest {digest.pk} failed",
@@ -404,7 +403,8 @@ def digests_send_chunk(
     if not plans:
         return result
     chunk = [subscribers[pk] for pk in plans]
-    matches = papers_for_subscribers(subscribers=chunk, papers=recent_papers(now=now))
+    papers = recent_papers(now=now)
+    matches = papers_for_subscribers(subscribers=chunk, papers=papers)
     to_send, done, busy = _reserve(plans, subscribers, matches, now)
     result.skipped += len(busy)
     outcomes = dict.fromkeys(done, "empty")
@@ -413,7 +413,7 @@ def digests_send_chunk(
     if won:
         connection = mailer.open_connection()
         try:
-            outcomes.update(_send_claimed(won, subscribers, connection))
+            outcomes.update(_send_claimed(won, subscribers, {p.pk: p for p in papers}, connection))
         finally:
             connection.close()
     for outcome in outcomes.values():

@@ -15,6 +15,7 @@ from django.utils import timezone
 from digest.matching import paper_document
 from digest.models import Digest
 from digest.query import Query, QueryError, document_for, parse_query
+from digest.selectors import digest_entries
 from scraper.models import Paper, Source
 
 from .models import Subscriber
@@ -261,7 +262,8 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
     def iso(value):
         return value.isoformat() if value else None
 
-    digests = subscriber.digests.prefetch_related("items__paper")
+    digests = list(subscriber.digests.all())
+    entries = digest_entries(digests)
     return {
         "email": subscriber.email,
         "status": subscriber.status,
@@ -293,7 +295,7 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
                 "error": d.error,
                 "papers": [
                     {"id": i.paper.paper_id, "title": i.paper.title, "topics": i.topics}
-                    for i in d.items.all()
+                    for i in entries[d.pk]
                 ],
             }
             for d in digests

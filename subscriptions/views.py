@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from digest.models import Digest
 from digest.query import QueryError
+from digest.selectors import digest_entries
 
 from . import ratelimit, selectors, services, tokens
 from .forms import (
@@ -366,17 +367,14 @@ def feed(request, subscriber):
         language="en",
         feed_url=request.build_absolute_uri(),
     )
-    sent = (
-        subscriber.digests.filter(status=Digest.Status.SENT)
-        .prefetch_related("items__paper")
-        .order_by("-created_at")[:20]
-    )
+    sent = list(subscriber.digests.filter(status=Digest.Status.SENT).order_by("-created_at")[:20])
+    entries = digest_entries(sent)
     for digest in sent:
         url = services.site_url(reverse("digest_web", args=[subscriber.key, digest.pk]))
         body = "".join(
             f'<li><a href="{escape(item.paper.url)}">{escape(item.paper.title)}</a>'
             f" ({escape(', '.join(item.topics))})</li>"
-            for item in digest.items.all()
+            for item in entries[digest.pk]
         )
         atom.add_item(
             title=digest.subject or "Your digest",

@@ -12,7 +12,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from digest.models import Digest, DigestItem
+from digest.models import Digest
 from subscriptions.models import Subscriber, Topic
 from tests.factories import make_paper, make_source, make_subscriber
 
@@ -296,12 +296,10 @@ def make_digest(subscriber, status, *, period="2026-11-20", papers=(), **fields)
         period_key=period,
         status=status,
         subject=fields.pop("subject", ""),
+        papers={"topics": ["LoRA"], "terms": [], "items": [[p.pk, [0], []] for p in papers]},
+        paper_ids=[p.pk for p in papers],
         **fields,
     )
-    for rank, paper in enumerate(papers, start=1):
-        DigestItem.objects.create(
-            digest=digest, subscriber=subscriber, paper=paper, rank=rank, topics=["LoRA"]
-        )
     return digest
 
 

@@ -109,13 +109,19 @@ def test_a_pending_subscriber_cannot_resubscribe_without_confirming(client):
 
 
 def test_each_topic_of_a_digest_in_the_browser_has_a_stop_link(client, reader):
-    from digest.models import Digest, DigestItem
+    from digest.models import Digest
     from tests.factories import make_paper
 
-    digest = Digest.objects.create(subscriber=reader, period_key="p", status="sent", subject="s")
-    DigestItem.objects.create(
-        digest=digest, subscriber=reader, paper=make_paper("P", ""), rank=1, topics=["LoRA"]
+    paper = make_paper("P", "")
+    Digest.objects.create(
+        subscriber=reader,
+        period_key="p",
+        status="sent",
+        subject="s",
+        papers={"topics": ["LoRA"], "terms": [], "items": [[paper.pk, [0], []]]},
+        paper_ids=[paper.pk],
     )
+    digest = Digest.objects.get()
     page = client.get(f"/manage/{reader.key}/digests/{digest.pk}/")
     topic = reader.topics.get(query="LoRA")
     assert f"/unsubscribe/topic/{tokens.topic_unsubscribe_token(topic)}/" in page.content.decode()
