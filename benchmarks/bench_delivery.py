@@ -123,7 +123,8 @@ def populate(args, rng):
 def measure_floor(sample: int, now) -> tuple[float, int]:
     """Rendering plus MIME building alone, one process: digests per second."""
     from digest import services
-    from digest.models import Digest, DigestItem
+    from digest.models import Digest
+    from digest.selectors import DigestEntry
     from subscriptions.models import Subscriber
 
     subs = list(Subscriber.objects.order_by("pk")[: sample * 2])
@@ -143,7 +144,7 @@ def measure_floor(sample: int, now) -> tuple[float, int]:
                 more_count=max(0, len(matches[s.pk]) - s.max_papers),
             )
             items = [
-                DigestItem(paper=m.paper, rank=r, topics=m.topics, terms=sorted(m.terms))
+                DigestEntry(m.paper, r, m.topics, sorted(m.terms))
                 for r, m in enumerate(matches[s.pk], 1)
             ]
             work.append((d, items, s))

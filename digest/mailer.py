@@ -4,11 +4,13 @@ import binascii
 import re
 import secrets
 import smtplib
+from email.charset import BASE64, Charset
+from email.header import Header
 from email.utils import formatdate, make_msgid
 
 import css_inline
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
 from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 from django.template.loader import render_to_string
 
@@ -41,9 +43,9 @@ class Email(EmailMultiAlternatives):
             return super().message()
         encoding = self.encoding or settings.DEFAULT_CHARSET
         headers = [
-            forbid_multi_line_headers("Subject", self.subject, encoding),
-            ("From", sanitize_address(self.extra_headers.get("From", self.from_email), encoding)),
-            ("To", ", ".join(sanitize_address(to, encoding) for to in self.to)),
+            ("Subject", _encoded_header(self.subject)),
+            ("From", _address(self.extra_headers.get("From", self.from_email), encoding)),
+            ("To", ", ".join(_address(to, encoding) for to in self.to)),
         ]
         names = {name.lower() for name in self.extra_headers}
         if "date" not in names:
@@ -56,6 +58,32 @@ class Email(EmailMultiAlternatives):
             if name.lower() not in {"from", "to", "cc", "reply-to"}
         ]
         return MIMEBytes(headers, text=self.body, html=html, encoding=encoding)
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
+
+
+def _address(address: str, encoding: str) -> str:
+    """sanitize_address, which parses every address with the standard library's header
+    parser, for all but the plain ASCII addresses nearly every reader has."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
+    return sanitize_address(address, encoding)
+
+
+_UTF8_BASE64 = Charset("utf-8")
+_UTF8_BASE64.header_encoding = BASE64
+
+
+def _encoded_header(value: str) -> str:
+    """A header value safe to send: as is when ASCII, else RFC 2047 base64 encoded words
+    (the standard library otherwise tries both encodings, character by character, to pick
+    the shorter). Line breaks were already refused: see header_safe."""
+    if "\n" in value or "\r" in value:
+        raise BadHeaderError(f"Header values can't contain newlines (got {value!r})")
+    if value.isascii():
+        return Header(value).encode()
+    return Header(value, _UTF8_BASE64).encode()
 
 
 class MIMEBytes:

@@ -98,7 +98,7 @@ def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) 
 
 
 def render_digest(*, digest, items, subscriber, links: dict) -> RenderedDigest:
-    """`items` are the DigestItems to show (papers loaded), in rank order."""
+    """`items` are the DigestEntries to show, in rank order."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for item in items:
         blocks = paper_blocks(item.paper, tuple(item.terms), tuple(item.topics))

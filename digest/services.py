@@ -109,30 +109,37 @@ def papers_for_subscribers(
     """Each subscriber's matching papers, ranked (score, then upvotes), honouring each topic's
     and the subscriber's minimum upvotes and sources; before removing what was already sent."""
     topics = list(Topic.objects.filter(subscriber__in=subscribers).prefetch_related("sources"))
+    subs = {s.pk: s for s in subscribers}
+    reader_sources = {s.pk: {src.pk for src in s.sources.all()} for s in subscribers}
     index = TopicIndex()
-    by_id = {}
+    # Per topic: its reader, its query, the upvotes a paper needs, the sources it draws from.
+    wants = {}
     for topic in topics:
         index.add(topic.pk, topic.query)
-        by_id[topic.pk] = topic
-    subs = {s.pk: s for s in subscribers}
-    source_ids = {s.pk: {src.pk for src in s.sources.all()} for s in subscribers}
+        sub = subs[topic.subscriber_id]
+        wants[topic.pk] = (
+            sub.pk,
+            topic.query,
+            max(topic.min_upvotes, sub.min_upvotes),
+            {src.pk for src in topic.sources.all()} or reader_sources[sub.pk],
+        )
     result: dict[int, dict[int, PaperMatch]] = {s.pk: {} for s in subscribers}
     for paper in papers:
         paper_sources = None
         for hit in index.match(paper_document(paper)):
-            topic = by_id[hit.topic_id]
-            sub = subs[topic.subscriber_id]
-            if paper.upvotes < max(topic.min_upvotes, sub.min_upvotes):
+            sub_pk, query, min_upvotes, sources = wants[hit.topic_id]
+            if paper.upvotes < min_upvotes:
                 continue
-            wanted = {src.pk for src in topic.sources.all()} or source_ids[sub.pk]
-            if wanted:
+            if sources:
                 if paper_sources is None:
                     paper_sources = {src.pk for src in paper.sources.all()}
-                if not wanted & paper_sources:
+                if sources.isdisjoint(paper_sources):
                     continue
-            entry = result[sub.pk].setdefault(paper.pk, PaperMatch(paper))
+            entry = result[sub_pk].get(paper.pk)
+            if entry is None:
+                entry = result[sub_pk][paper.pk] = PaperMatch(paper)
             entry.score = max(entry.score, hit.match.score)
-            entry.topics.append(topic.query)
+            entry.topics.append(query)
             entry.terms |= hit.match.terms
     return {
         pk: sorted(found.values(), key=lambda m: (-m.score, -m.paper.upvotes, m.paper.pk))
