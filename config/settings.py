@@ -92,8 +92,17 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
         "OPTIONS": {
+            # Email templates come with their CSS inlined: see digest/email_templates.py.
+            "loaders": [
+                (
+                    "django.template.loaders.cached.Loader",
+                    [
+                        "digest.email_templates.Loader",
+                        "django.template.loaders.app_directories.Loader",
+                    ],
+                )
+            ],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

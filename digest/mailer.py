@@ -8,14 +8,12 @@ from email.charset import BASE64, Charset
 from email.header import Header
 from email.utils import formatdate, make_msgid
 
-import css_inline
 from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
 from django.core.mail.message import forbid_multi_line_headers, sanitize_address
 from django.template.loader import render_to_string
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
-_inliner = css_inline.CSSInliner(keep_style_tags=True)
 
 
 class SendError(Exception):
@@ -151,13 +149,13 @@ def build_email(
     message_id: str = "",
 ) -> EmailMultiAlternatives:
     """One message from emails/<template>.txt and .html (or from `text` and `html` rendered
-    by the caller), its CSS inlined. With `unsubscribe_url`, the message carries the RFC 2369
-    / RFC 8058 one-click headers and a List-Id."""
+    by the caller from them; their CSS comes inlined, see email_templates). With
+    `unsubscribe_url`, the message carries the RFC 2369 / RFC 8058 one-click headers and a
+    List-Id."""
     if template:
         context = {"site_url": settings.SITE_URL, **(context or {})}
         text = render_to_string(f"emails/{template}.txt", context)
         html = render_to_string(f"emails/{template}.html", context)
-    html = _inliner.inline(html)
     headers = {"Message-ID": message_id or make_msgid(domain=message_domain())}
     if unsubscribe_url:
         targets = [f"<{unsubscribe_url}>"]

@@ -3,8 +3,8 @@
 A paper looks the same in every digest except for what each reader's topics add: the matched
 words highlighted in its excerpt and the list of topics that matched. So each paper's block is
 rendered from its template once per process, with markers where those two go, and each digest
-fills the markers in: a digest run renders each paper once, not once per reader. The mailer
-inlines the CSS of the whole message."""
+fills the markers in: a digest run renders each paper once, not once per reader. The email
+templates come with their CSS inlined (see email_templates)."""
 
 import re
 import secrets
@@ -20,6 +20,7 @@ from django.utils.text import Truncator
 from scraper.models import Paper
 
 from . import query
+from .email_templates import styled_tag
 
 EXCERPT_WORDS = 60
 # A marker no scraped text can contain: it differs in every process.
@@ -91,8 +92,10 @@ def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) 
     `topics` that matched it."""
     skeleton = _paper_skeleton(paper, (paper.pk, paper.updated_at, paper.title, paper.upvotes))
     html = skeleton.html.fill(
-        excerpt=query.highlight(skeleton.excerpt, terms),
-        matched=format_html_join(", ", "<code>{}</code>", ((topic,) for topic in topics)),
+        excerpt=query.highlight(skeleton.excerpt, terms).replace("<mark>", styled_tag("mark")),
+        matched=format_html_join(
+            ", ", styled_tag("code") + "{}</code>", ((topic,) for topic in topics)
+        ),
     )
     return html, skeleton.text.fill(matched=", ".join(topics))
 

@@ -73,7 +73,11 @@ def test_it_sends_one_email_with_the_papers_headers_and_footer(smtp, now):
         assert f"/manage/{reader.key}/digests/{digest.pk}/" in part
         assert "continual pre-training" in part
     assert "Unrelated work" not in text
-    assert 'style="' in html, "CSS is inlined for mail clients that drop <style>"
+    # CSS is inlined for mail clients that drop <style>, on the tags code adds too.
+    assert re.search(r'<h3 style="[^"]*font-size', html)
+    assert re.search(r'<mark style="[^"]*background[^"]*">Continual pre-training</mark>', html)
+    assert re.search(r'<code style="[^"]*">&quot;continual pre-training&quot;</code>', html)
+    assert "@media (prefers-color-scheme: dark)" in html, "dark mode stays in <style>"
     assert digest.status == "sent"
 
 
