@@ -1,6 +1,7 @@
 """The one builder for every email Paperboy sends, and the one place that sends them."""
 
 import binascii
+import contextlib
 import re
 import secrets
 import smtplib
@@ -176,7 +177,13 @@ def build_email(
 
 
 def open_connection():
-    return get_connection(fail_silently=False)
+    """A connection for a batch of messages, opened now: Django closes a connection after
+    each send_messages() call that had to open it, so one opened here stays open for all."""
+    connection = get_connection(fail_silently=False)
+    # When it cannot be opened, the first send tries again and reports why.
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        connection.open()
+    return connection
 
 
 def send(message: EmailMultiAlternatives, connection=None) -> str:

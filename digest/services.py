@@ -330,31 +330,37 @@ def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
     }
 
 
-def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], papers, connection):
+def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], papers) -> dict:
     """Send the claimed digests over one connection. Each is marked sent as soon as the
     server accepts it, so a crash leaves at most the message in flight unrecorded. `papers`
     are the ones already loaded, by pk."""
-    digests = Digest.objects.in_bulk(ids)
+    digests = Digest.objects.defer("paper_ids").in_bulk(ids)
     shown = max(subscribers[d.subscriber_id].max_papers for d in digests.values())
     entries = digest_entries(digests.values(), limit=shown, papers=papers)
     outcomes = {}
-    for pk in ids:
-        digest = digests[pk]
-        subscriber = subscribers[digest.subscriber_id]
-        try:
-            provider_id = mailer.send(digest_message(digest, entries[pk], subscriber), connection)
-        except mailer.SendError as err:
-            outcomes[digest.subscriber_id] = _send_failed(digest, err)
-            if err.connection_lost:
-                connection.close()
-            continue
-        Digest.objects.filter(pk=pk).update(
-            status=Digest.Status.SENT,
-            sent_at=timezone.now(),
-            provider_message_id=provider_id,
-            error="",
-        )
-        outcomes[digest.subscriber_id] = "sent"
+    connection = mailer.open_connection()
+    try:
+        for pk in ids:
+            digest = digests[pk]
+            subscriber = subscribers[digest.subscriber_id]
+            message = digest_message(digest, entries[pk], subscriber)
+            try:
+                provider_id = mailer.send(message, connection)
+            except mailer.SendError as err:
+                outcomes[digest.subscriber_id] = _send_failed(digest, err)
+                if err.connection_lost:
+                    connection.close()
+                    connection = mailer.open_connection()
+                continue
+            Digest.objects.filter(pk=pk).update(
+                status=Digest.Status.SENT,
+                sent_at=timezone.now(),
+                provider_message_id=provider_id,
+                error="",
+            )
+            outcomes[digest.subscriber_id] = "sent"
+    finally:
+        connection.close()
     return outcomes
 
 
@@ -418,11 +424,7 @@ def digests_send_chunk(
     won = _claim(to_send, now)
     result.skipped += len(to_send) - len(won)
     if won:
-        connection = mailer.open_connection()
-        try:
-            outcomes.update(_send_claimed(won, subscribers, {p.pk: p for p in papers}, connection))
-        finally:
-            connection.close()
+        outcomes.update(_send_claimed(won, subscribers, {p.pk: p for p in papers}))
     for outcome in outcomes.values():
         setattr(result, outcome, getattr(result, outcome) + 1)
     if not period_key:

@@ -23,6 +23,7 @@ class _Collector:
         self.delay = delay
         self.messages: list[EmailMessage] = []
         self.envelopes = []
+        self.peers = []  # the client address of each message's connection
         self.lock = threading.Lock()
         self.refuse: dict[str, str] = {}
 
@@ -39,6 +40,7 @@ class _Collector:
         with self.lock:
             self.messages.append(message)
             self.envelopes.append(envelope)
+            self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 

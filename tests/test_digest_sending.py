@@ -296,6 +296,17 @@ def test_a_pause_lasts_to_the_end_of_its_date_in_the_readers_zone(smtp, now):
     assert behind.next_digest_at <= NOW, "still due once the pause is over"
 
 
+def test_a_chunk_of_digests_goes_over_one_smtp_connection(smtp, now):
+    make_paper("LoRA adapters")
+    for n in range(3):
+        due(email=f"reader{n}@example.org", topics=["LoRA"])
+
+    services.digest_run()
+
+    assert len(smtp.messages) == 3
+    assert len(set(smtp.collector.peers)) == 1
+
+
 def test_every_byte_of_an_awkward_message_survives_smtp(smtp):
     """Paperboy writes its messages' MIME itself (digest.mailer.Email): lines that SMTP or
     quoted-printable treat specially, long lines, non-ASCII names and subjects arrive intact."""
