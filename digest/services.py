@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import mail_admins
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
@@ -352,16 +353,22 @@ def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], papers) ->
                     connection.close()
                     connection = mailer.open_connection()
                 continue
-            Digest.objects.filter(pk=pk).update(
-                status=Digest.Status.SENT,
-                sent_at=timezone.now(),
-                provider_message_id=provider_id,
-                error="",
-            )
+            _mark_sent(pk, provider_id)
             outcomes[digest.subscriber_id] = "sent"
     finally:
         connection.close()
     return outcomes
+
+
+def _mark_sent(pk: int, provider_id: str) -> None:
+    """Digest pk → sent, in one statement: it runs once per message, right after the server
+    accepted it, and the ORM's update() costs more than the database does."""
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE digest_digest SET status = %s, sent_at = %s, provider_message_id = %s, "
+            "error = '' WHERE id = %s",
+            [Digest.Status.SENT.value, timezone.now(), provider_id, pk],
+        )
 
 
 def _send_failed(digest: Digest, err: "mailer.SendError") -> str:
