@@ -45,6 +45,7 @@ from .query import (
 # small negative numbers.
 _OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID, _EXCLUDED = -1, -2, -3, -4, -5, -6, -7
 _OPERATORS = {"(": _OPEN, ")": _CLOSE, "OR": _OR, "AND": _AND}
+_SPECIAL = frozenset((_OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID))
 # Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece).
 _PIECE_RE = re.compile(r'[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]+')
 _CURLY = frozenset("“”„")
@@ -63,6 +64,7 @@ Form = tuple[AndForm, ...]
 Entry = tuple[tuple[int, ...] | None, tuple[int, ...] | None, Form | None, list, tuple, str]
 _POS, _NEG, _FORM, _TOPICS, _KEYS, _TEXT = range(6)
 _topic_ids = operator.itemgetter(_TOPICS)
+_first = operator.itemgetter(0)
 
 
 class TopicMatch(NamedTuple):
@@ -154,7 +156,9 @@ class TopicIndex:
         ids = list(map(operator.itemgetter(0), topics))
         texts = list(map(operator.itemgetter(1), topics))
         known = self._entries
-        new = [text for text in dict.fromkeys(texts) if text not in known]
+        new = list(dict.fromkeys(texts))
+        if known:
+            new = [text for text in new if text not in known]
         for start in range(0, len(new), 4096):  # in chunks, that stay in the processor's caches
             self._compile_many(new[start : start + 4096])
         entries = list(map(known.get, texts))
@@ -164,7 +168,10 @@ class TopicIndex:
         fresh = dict(zip(ids, entries, strict=True))
         if len(fresh) == len(ids) and self._topics.keys().isdisjoint(fresh):
             collections.deque(map(list.append, map(_topic_ids, entries), ids), maxlen=0)
-            self._topics.update(fresh)
+            if self._topics:
+                self._topics.update(fresh)
+            else:
+                self._topics = fresh
             return
         # Some topics come twice, or were there: one at a time, as `add` does.
         for topic_id, entry in zip(ids, entries, strict=True):
@@ -266,14 +273,19 @@ class TopicIndex:
         return self._compile_codes(text, self._codes(text))
 
     def _compile_many(self, texts: list[str]) -> None:
-        """`_compile` for many new distinct queries, the commonest ones in bulk."""
+        """`_compile` for many new distinct queries: the commonest ones (conjunctions of words
+        and phrases, maybe some excluded) in bulk, with loops in C (map, zip, compress)."""
         if len(self._pieces) > 200_000:
             self._pieces.clear()
-        quick = [text for text in texts if text.isascii() and len(text) <= MAX_QUERY_LENGTH]
+        # An odd number of quotes leaves one unclosed (the lexers pair them in order).
+        quick = [
+            text
+            for text in texts
+            if text.isascii() and len(text) <= MAX_QUERY_LENGTH and not text.count('"') & 1
+        ]
         if len(quick) < len(texts):
-            for text in texts:
-                if not text.isascii() or len(text) > MAX_QUERY_LENGTH:
-                    self._compile(text)
+            for text in set(texts).difference(quick):
+                self._compile(text)
         pieces = [
             _PIECE_RE.findall(text) if '"' in text or "(" in text or ")" in text else text.split()
             for text in quick
@@ -282,43 +294,45 @@ class TopicIndex:
         for piece in set(itertools.chain.from_iterable(pieces)).difference(known):
             self._piece_code(piece)
         codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
-        simple = []  # words and phrases, all needed: the commonest queries
-        for text, found, read in zip(quick, codes, pieces, strict=True):
-            closed = '"' not in text or text.count('"') == "".join(read).count('"')
-            if found and min(found) >= 0 and closed:
-                simple.append((text, found))
+        positive = [bool(found) and min(found) >= 0 for found in codes]
+        texts = list(itertools.compress(quick, positive))
+        needed = list(itertools.compress(codes, positive))
+        excluded: list[tuple[int, ...]] = [()] * len(texts)
+        for text, found, simple in zip(quick, codes, positive, strict=True):
+            if simple:
                 continue
-            if not closed:
-                found = None  # an unclosed quote: the parser words the error
+            if found and _SPECIAL.isdisjoint(found) and max(found) >= 0:
+                texts.append(text)
+                needed.append(tuple(code for code in found if code >= 0))
+                excluded.append(tuple(_EXCLUDED - code for code in found if code < 0))
             elif _INVALID in found:
-                found = None
-            elif _NOTHING in found:
-                found = tuple(code for code in found if code != _NOTHING)
-            self._compile_codes(text, found)
-        if not simple:
+                self._compile_codes(text, None)
+            else:
+                self._compile_codes(text, tuple(code for code in found if code != _NOTHING))
+        if not texts:
             return
-        texts = [text for text, _ in simple]
-        codes = [found for _, found in simple]
         best = functools.partial(min, key=self._term_rank.__getitem__)
-        keys = list(map(self._term_keys.__getitem__, map(best, codes)))
+        keys = list(map(self._term_keys.__getitem__, map(best, needed)))
+        nothing = itertools.repeat(None)
         entries = list(
-            zip(
-                codes,
-                itertools.repeat(()),
-                itertools.repeat(None),
-                [[] for _ in codes],
-                keys,
-                texts,
-                strict=False,
-            )
+            zip(needed, excluded, nothing, [[] for _ in texts], keys, texts, strict=False)
         )
         self._entries.update(zip(texts, entries, strict=True))
-        for entry in entries:
-            if len(entry[_KEYS]) == 1:
-                self._filed[entry[_KEYS][0]][entry[_TEXT]] = entry
-            else:
-                for key in entry[_KEYS]:
-                    self._filed_many[key][entry[_TEXT]] = entry
+        one_key = [len(found) == 1 for found in keys]
+        collections.deque(
+            map(
+                operator.setitem,
+                map(self._filed.__getitem__, map(_first, itertools.compress(keys, one_key))),
+                itertools.compress(texts, one_key),
+                itertools.compress(entries, one_key),
+            ),
+            maxlen=0,
+        )
+        if not all(one_key):
+            for entry in entries:
+                if len(entry[_KEYS]) > 1:
+                    for key in entry[_KEYS]:
+                        self._filed_many[key][entry[_TEXT]] = entry
 
     def _compile_codes(self, text: str, codes: tuple[int, ...] | None) -> Entry | None:
         if codes and min(codes) >= 0:  # words and phrases, all needed
@@ -429,6 +443,21 @@ class TopicIndex:
 def _read_codes(codes: tuple[int, ...]) -> Form | None:
     """The form of a query's piece codes, or None where the parser would raise."""
     if _OPEN in codes or _CLOSE in codes:
+        if codes[0] == _OPEN and codes.count(_OPEN) == 1 and codes.count(_CLOSE) == 1:
+            # "(a OR b) c": alternatives in parentheses, then words and phrases
+            close = codes.index(_CLOSE)
+            rest = codes[close + 1 :]
+            if _SPECIAL.isdisjoint(rest):
+                inner = _read_codes(codes[1:close])
+                if inner is None:
+                    return None
+                pos = tuple(code for code in rest if code >= 0)
+                neg = tuple(_EXCLUDED - code for code in rest if code < 0)
+                if len(inner) == 1:
+                    return ((inner[0][0] + pos, inner[0][1] + neg, ()),)
+                if not pos and not neg:
+                    return inner
+                return ((pos, neg, (inner,)),)
         found = _parse_or(codes, 0)
         if found is None or found[1] != len(codes):
             return None  # a ")" that closes nothing
@@ -604,16 +633,24 @@ class _Bits(dict):
         return found
 
 
+# From this many papers on, a batch works out every term's bitset at once (into a list, which
+# reads faster than a dict that fills itself): most terms occur in some of them.
+_EAGER = 64
+
+
 class _Batch:
     """A batch of documents read into bitset postings, per field, worked out when needed."""
 
     def __init__(self, index: TopicIndex, docs: Sequence[Document]):
         self.index = index
         self.docs = docs
-        self.bits = _Bits()
-        self.bits.batch = self
         self.all = (1 << len(docs)) - 1
         self._postings: list = [None, None, None, None]
+        if len(docs) >= _EAGER:
+            self.bits = list(map(self.term_bits, range(len(index._terms))))
+        else:
+            self.bits = _Bits()
+            self.bits.batch = self
 
     def term_bits(self, term: int) -> int:
         kind, where, *spec = self.index._terms[term]
@@ -646,24 +683,41 @@ class _Batch:
         """Token → bitset and n-gram → bitset (only the n-grams terms need) for one field, or
         for the title and abstract together (where 0)."""
         found = self._postings[where]
-        if found is None:
+        if found is not None:
+            return found
+        if where == 0:  # the title's and the abstract's, merged
+            title, abstract = self.postings(1), self.postings(2)
+            found = (_merged(title[0], abstract[0]), _merged(title[1], abstract[1]))
+        else:
             index = self.index
             tokens: dict[str, int] = {}
             grams: dict[tuple[str, ...], int] = {}
             attribute = _TOKEN_SETS[where]
-            graphs = (0, 1) if where == 0 else (where - 1,)
-            starts, wanted = index._gram_starts, index._grams
+            starts = index._gram_starts
             for i, doc in enumerate(self.docs):
                 bit = 1 << i
                 get = tokens.get
-                for token in getattr(doc, attribute):
+                field_tokens = getattr(doc, attribute)
+                for token in field_tokens:
                     tokens[token] = get(token, 0) | bit
-                if wanted and not starts.isdisjoint(getattr(doc, attribute)):
-                    for graph in graphs:
-                        for gram in _grams_in(doc.graphs[graph], index):
-                            grams[gram] = grams.get(gram, 0) | bit
-            found = self._postings[where] = (tokens, grams)
+                if not starts.isdisjoint(field_tokens):
+                    get = grams.get
+                    for gram in _grams_in(doc.graphs[where - 1], index):
+                        grams[gram] = get(gram, 0) | bit
+            found = (tokens, grams)
+        self._postings[where] = found
         return found
+
+
+def _merged(first: dict, second: dict) -> dict:
+    """Two postings as one: each key's bitsets or-ed."""
+    if len(first) < len(second):
+        first, second = second, first
+    out = dict(first)
+    get = out.get
+    for key, bits in second.items():
+        out[key] = get(key, 0) | bits
+    return out
 
 
 def _grams_in(graph, index: TopicIndex) -> set[tuple[str, ...]]:
