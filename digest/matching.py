@@ -1,25 +1,33 @@
-"""Matching many topics against many papers: a percolator.
+"""Matching many topics against many papers: a percolator that works a batch at a time.
 
-Every distinct query is compiled once into the index and filed where a paper's tokens will
-find it; a paper then looks up only its own tokens and bigrams, so its cost is what it points
-to, not the number of topics:
+A query is a boolean formula over its terms (AND, OR, NOT of words and phrases, each maybe
+restricted to a field), and a term either occurs in a paper or not. So a batch of papers is
+read into postings of bitsets (bit i: the batch's i-th paper) for its tokens and for the
+n-grams the topics' phrases need; each term's bitset is then a lookup (a phrase of more than
+four tokens, or with many spellings, is verified on the papers that have its words), and each
+distinct query's bitset is a few `&`, `|` and `&~` on Python integers: every paper of the
+batch at once, exactly, with nothing left to verify.
 
-- The commonest queries are exactly a set test, and are filed so that being found is the
-  test: one word ("LLM") under its token, two words ("diffusion video") under the pair of
-  tokens, a two-word phrase ("language model") under its bigram. A paper finds them through
-  its title's and abstract's tokens and bigrams, and they match with nothing left to check.
-- Every other query is filed under keys (a token, or a pair of tokens, the longer ones as they
-  tend to be the rarer), such that each paper it matches contains (both tokens of) one of its
-  keys. The queries a paper finds this way are candidates, each verified exactly.
+Every distinct query is compiled once, into the ids of its terms, and filed under a key token
+that each paper it matches contains (the longest of its words, as the longer ones tend to be
+the rarer; for an OR of alternatives with no word in common, one key per alternative). A batch
+only evaluates the queries filed under tokens its papers contain. Identical queries (many
+readers follow "LLM") share one entry, evaluated once per batch. Adding or removing a topic
+touches only its entry; nothing is rebuilt."""
 
-Identical queries (many readers follow "LLM") share one entry, verified once per paper. Adding
-or removing a topic touches only its entry; nothing is rebuilt."""
-
+import collections
+import functools
 import gc
+import itertools
+import operator
+import re
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from .query import (
+    MAX_NGRAM,
+    MAX_QUERY_LENGTH,
     And,
     Document,
     Match,
@@ -27,13 +35,36 @@ from .query import (
     Query,
     QueryError,
     Term,
-    _tests_pass,
+    _lex,
+    _phrase_in,
     document_for,
     parse_query,
-    plain_form,
 )
 
-Key = tuple[str] | tuple[str, str]
+# A query's pieces as codes: a term is its id, an excluded term _EXCLUDED - its id, the rest are
+# small negative numbers.
+_OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID, _EXCLUDED = -1, -2, -3, -4, -5, -6, -7
+_OPERATORS = {"(": _OPEN, ")": _CLOSE, "OR": _OR, "AND": _AND}
+_SPECIAL = frozenset((_OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID))
+# Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece).
+_PIECE_RE = re.compile(r'[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]+')
+_CURLY = frozenset("“”„")
+_FIELDS = (None, "title", "abstract", "author")
+_TOKEN_SETS = ("text_tokens", "title_tokens", "abstract_tokens", "author_tokens")
+_SPELLINGS = 16  # a phrase with more spellings (hyphenated words) than this is verified
+
+# A query's form: alternatives (OR) of conjunctions, each (terms that must occur, terms that
+# must not, nested alternatives that must hold).
+AndForm = tuple[tuple[int, ...], tuple[int, ...], tuple]
+Form = tuple[AndForm, ...]
+
+# An entry, one per distinct query, is a tuple (a million of them are made in a few seconds):
+# a conjunction of terms (the common case) as the terms that must occur and those that must
+# not, with no form; anything else as its form. Then its topics' ids, keys and text.
+Entry = tuple[tuple[int, ...] | None, tuple[int, ...] | None, Form | None, list, tuple, str]
+_POS, _NEG, _FORM, _TOPICS, _KEYS, _TEXT = range(6)
+_topic_ids = operator.itemgetter(_TOPICS)
+_first = operator.itemgetter(0)
 
 
 class TopicMatch(NamedTuple):
@@ -41,155 +72,55 @@ class TopicMatch(NamedTuple):
     match: Match
 
 
-class _Entry:
-    """One distinct query and the topics that follow it. `plain` is the query as set tests
-    (see Query.plain) when it can be; `query` is parsed when first needed if it was compiled
-    from its plain form."""
+class _Source:
+    """What a Match works its score and terms out from: the query's parse tree."""
 
-    __slots__ = (
-        "exact",
-        "grams",
-        "keys",
-        "need",
-        "plain",
-        "query",
-        "required",
-        "text",
-        "topic_ids",
-    )
+    __slots__ = ("index", "text")
 
-    def __init__(self, text: str, query: Query | None, plain):
-        self.text = text
-        self.query = query
-        self.plain = plain
-        self.topic_ids: list[int] = []
-        self.exact = None  # where an entry that needs no verification is filed
-        self.keys: list[Key] = []
-        self.required: frozenset[str] = frozenset()
-        # Set for a plain query of one alternative with nothing to exclude and no field.
-        self.need: frozenset[str] | None = None
-        self.grams: frozenset[tuple[str, ...]] = frozenset()
+    def __init__(self, index: "TopicIndex", text: str):
+        self.index, self.text = index, text
 
     @property
     def tree(self):
-        if self.query is None:
-            self.query = parse_query(self.text)
-        return self.query.tree
+        return self.index.parsed(self.text).tree
 
 
-def _compile(text: str) -> _Entry | None:
-    """The entry for a query, or None when it is invalid."""
-    plain = plain_form(text)
-    if plain is None:
-        try:
-            query = parse_query(text)
-        except QueryError:
-            return None
-        entry = _Entry(text, query, query.plain)
-    else:
-        entry = _Entry(text, None, plain)
-    plain = entry.plain
-    if plain is None:
-        entry.required = _required(entry.query.tree)
-        entry.keys = list(dict.fromkeys(_keys(entry.query.tree)))
-        return entry
-    if len(plain) == 1 and not plain[0][2] and not plain[0][3]:
-        tokens, grams, _, _ = plain[0]
-        if not grams and len(tokens) <= 2:
-            entry.exact = _rarest(tokens)
-        elif len(grams) == 1 and tokens == set(next(iter(grams))):
-            entry.exact = (next(iter(grams)),)
-    if entry.exact is None:
-        entry.keys = list(dict.fromkeys(_rarest(_needed(alt)) for alt in plain))
-        if len(plain) == 1 and not plain[0][2] and not plain[0][3]:
-            entry.need, entry.grams = plain[0][0], plain[0][1]
-    return entry
+class _Entries(dict):
+    """Distinct query → its entry; a new query is compiled when first asked for (None when it
+    is invalid)."""
 
+    __slots__ = ("index",)
 
-def _needed(alternative) -> frozenset[str]:
-    """The tokens a paper needs, in some field, to pass one alternative of a plain query."""
-    need, _, _, tests = alternative
-    return need.union(
-        *(
-            values
-            for attribute, values, present in tests
-            if present and attribute.endswith("_tokens")
-        )
-    )
-
-
-def _required(node) -> frozenset[str]:
-    """Tokens that every paper the node matches contains, in some field."""
-    if isinstance(node, Term):
-        if node.negated:
-            return frozenset()
-        return frozenset(u for u in node.units if isinstance(u, str))
-    if isinstance(node, And):
-        return frozenset().union(*(_required(child) for child in node.children))
-    return frozenset.intersection(*(_required(child) for child in node.children))
-
-
-def _rarest(tokens: Iterable[str]) -> Key:
-    """The two tokens likely to be rarest (the longest ones), or the one token."""
-    return tuple(sorted(set(tokens), key=lambda t: (-len(t), t))[:2])
-
-
-def _keys(node) -> list[Key]:
-    """Keys such that every paper the node matches contains all the tokens of one of them."""
-    if isinstance(node, Or):
-        return [key for child in node.children for key in _keys(child)]
-    required = _required(node)
-    if required:
-        return [_rarest(required)]
-    if isinstance(node, Term):  # only hyphenated words: their parts, or their concatenation
-        parts, concat = next(u for u in node.units if not isinstance(u, str))
-        return [_rarest(parts), (concat,)]
-    options = [
-        _keys(child) for child in node.children if not (isinstance(child, Term) and child.negated)
-    ]
-    return min(options, key=len)
-
-
-def _put(postings: dict, key: tuple, entry: _Entry) -> None:
-    """File under a token, or under a pair of tokens as a dict of dicts."""
-    if len(key) == 1:
-        postings.setdefault(key[0], []).append(entry)
-    else:
-        postings.setdefault(key[0], {}).setdefault(key[1], []).append(entry)
-
-
-def _take(postings: dict, key: tuple, entry: _Entry) -> None:
-    if len(key) == 1:
-        filed = postings[key[0]]
-        filed.remove(entry)
-        if not filed:
-            del postings[key[0]]
-    else:
-        seconds = postings[key[0]]
-        filed = seconds[key[1]]
-        filed.remove(entry)
-        if not filed:
-            del seconds[key[1]]
-            if not seconds:
-                del postings[key[0]]
+    def __missing__(self, text: str) -> Entry | None:
+        return self.index._compile(text)
 
 
 class TopicIndex:
-    """Topics compiled once, then matched against each paper's document.
+    """Topics compiled once, then matched a batch of papers at a time.
 
     `add` sets a topic's query (an invalid query just leaves the topic out), `remove` forgets
-    it; `match` yields a TopicMatch per matching topic, in topic id order."""
+    it; `match_batch` matches many papers at once; `match` yields a TopicMatch per matching
+    topic of one paper, in topic id order."""
 
     def __init__(self):
-        self._topics: dict[int, _Entry] = {}
-        self._entries: dict[str, _Entry] = {}
-        # Exact entries: one token, a pair of tokens, a bigram (title and abstract only).
-        self._words: dict[str, list[_Entry]] = {}
-        self._word_pairs: dict[str, dict[str, list[_Entry]]] = {}
-        self._bigrams: dict[tuple[str, str], list[_Entry]] = {}
-        # Entries to verify: under a token, or a pair of tokens (any field).
-        self._singles: dict[str, list[_Entry]] = {}
-        self._pairs: dict[str, dict[str, list[_Entry]]] = {}
+        self._topics: dict[int, Entry] = {}
+        self._entries = _Entries()
+        self._entries.index = self
+        # Entries by text under their key token; those with several keys apart (they are
+        # evaluated once per batch however many of their keys it has).
+        self._filed: defaultdict[str, dict[str, Entry]] = defaultdict(dict)
+        self._filed_many: defaultdict[str, dict[str, Entry]] = defaultdict(dict)
+        # Terms, by id: how to find their papers (see _term_spec), and their keys.
+        self._term_ids: dict[tuple, int] = {}
+        self._terms: list[tuple] = []
+        self._term_keys: list[tuple[str, ...]] = []
+        self._term_rank: list[int] = []
+        # The n-grams terms need, their first tokens and their proper prefixes.
+        self._grams: set[tuple[str, ...]] = set()
+        self._gram_starts: set[str] = set()
+        self._gram_prefixes: set[tuple[str, ...]] = set()
+        self._pieces: dict[str, int] = {}  # a query piece's code (terms recur in queries)
+        self._parsed: dict[str, Query] = {}
 
     def __len__(self):
         return len(self._topics)
@@ -197,15 +128,10 @@ class TopicIndex:
     def add(self, topic_id: int, query: str) -> None:
         if topic_id in self._topics:
             self.remove(topic_id)
-        entry = self._entries.get(query)
-        if entry is None:
-            entry = _compile(query)
-            if entry is None:
-                return
-            self._entries[query] = entry
-            self._file(entry)
-        entry.topic_ids.append(topic_id)
-        self._topics[topic_id] = entry
+        entry = self._entries[query]
+        if entry is not None:
+            entry[_TOPICS].append(topic_id)
+            self._topics[topic_id] = entry
 
     def add_many(self, topics: Iterable[tuple[int, str]]) -> None:
         """`add` for each (topic_id, query), for loading many topics at once.
@@ -218,21 +144,110 @@ class TopicIndex:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            for topic_id, query in topics:
-                self.add(topic_id, query)
+            self._add_many(list(topics))
         finally:
             gc.freeze()
             if enabled:
                 gc.enable()
 
+    def _add_many(self, topics: list[tuple[int, str]]) -> None:
+        # Loops in C where it can (map, zip): Python code runs once per distinct query, not
+        # once per topic, and as little as possible even then.
+        ids = list(map(operator.itemgetter(0), topics))
+        texts = list(map(operator.itemgetter(1), topics))
+        known = self._entries
+        new = list(dict.fromkeys(texts))
+        if known:
+            new = [text for text in new if text not in known]
+        for start in range(0, len(new), 4096):  # in chunks, that stay in the processor's caches
+            self._compile_many(new[start : start + 4096])
+        entries = list(map(known.get, texts))
+        if not all(entries):  # invalid queries
+            kept = [(i, entry) for i, entry in zip(ids, entries, strict=True) if entry]
+            ids, entries = [i for i, _ in kept], [entry for _, entry in kept]
+        fresh = dict(zip(ids, entries, strict=True))
+        if len(fresh) == len(ids) and self._topics.keys().isdisjoint(fresh):
+            collections.deque(map(list.append, map(_topic_ids, entries), ids), maxlen=0)
+            if self._topics:
+                self._topics.update(fresh)
+            else:
+                self._topics = fresh
+            return
+        # Some topics come twice, or were there: one at a time, as `add` does.
+        for topic_id, entry in zip(ids, entries, strict=True):
+            if topic_id in self._topics:
+                self.remove(topic_id)
+            entry[_TOPICS].append(topic_id)
+            self._topics[topic_id] = entry
+        for entry in entries:
+            if not entry[_TOPICS] and self._entries.get(entry[_TEXT]) is entry:
+                self._forget(entry)
+
     def remove(self, topic_id: int) -> None:
         entry = self._topics.pop(topic_id, None)
-        if entry is None:
-            return
-        entry.topic_ids.remove(topic_id)
-        if not entry.topic_ids:
-            del self._entries[entry.text]
-            self._unfile(entry)
+        if entry is not None:
+            entry[_TOPICS].remove(topic_id)
+            if not entry[_TOPICS]:
+                self._forget(entry)
+
+    def _forget(self, entry: Entry) -> None:
+        text = entry[_TEXT]
+        del self._entries[text]
+        self._parsed.pop(text, None)
+        filed = self._filed if len(entry[_KEYS]) == 1 else self._filed_many
+        for key in entry[_KEYS]:
+            under = filed[key]
+            del under[text]
+            if not under:
+                del filed[key]
+
+    def parsed(self, query: str) -> Query:
+        """A query's parse tree (for ranking), parsed once."""
+        found = self._parsed.get(query)
+        if found is None:
+            found = self._parsed[query] = parse_query(query)
+        return found
+
+    # --- Matching -----------------------------------------------------------------------------
+
+    def match_batch(self, docs: Sequence[Document]) -> "BatchMatch":
+        """Every distinct query that matches some of `docs`, with the bitset of the papers it
+        matches (bit i: docs[i]). Cost: the papers' tokens, the terms and the queries filed
+        under those tokens; not the number of topics."""
+        batch = _Batch(self, docs)
+        bits = batch.bits
+        present: set[str] = set().union(*(doc.tokens for doc in docs))
+        hits: list[tuple[Entry, int]] = []
+        hit = hits.append
+        evaluated = 0
+        filed = self._filed
+        for key in present & filed.keys():
+            under = filed[key]
+            evaluated += len(under)
+            for entry in under.values():
+                pos, neg, form = entry[0], entry[1], entry[2]
+                if form is None:
+                    found = -1
+                    for term in pos:
+                        found &= bits[term]
+                    if found:
+                        for term in neg:
+                            found &= ~bits[term]
+                else:
+                    found = _evaluate(form, bits)
+                if found:
+                    hit((entry, found))
+        seen: set[str] = set()
+        filed = self._filed_many
+        for key in present & filed.keys():
+            for text, entry in filed[key].items():
+                if text not in seen:
+                    seen.add(text)
+                    evaluated += 1
+                    form = entry[_FORM] or ((entry[_POS], entry[_NEG], ()),)
+                    if found := _evaluate(form, bits):
+                        hit((entry, found))
+        return BatchMatch(self, docs, hits, evaluated)
 
     def match(self, doc: Document) -> Iterator[TopicMatch]:
         hits = [
@@ -246,72 +261,552 @@ class TopicIndex:
     def match_queries(self, doc: Document) -> Iterator[tuple[Sequence[int], Match]]:
         """Each distinct matching query once: the ids of the topics following it (a list the
         caller must not change), and the match."""
-        text_tokens = doc.text_tokens
-        for token in text_tokens & self._words.keys():
-            for entry in self._words[token]:
-                yield entry.topic_ids, Match(0.0, (), entry, doc)
-        for first in text_tokens & self._word_pairs.keys():
-            for filed in _seconds(self._word_pairs[first], text_tokens):
-                for entry in filed:
-                    yield entry.topic_ids, Match(0.0, (), entry, doc)
-        for bigram in doc.text_ngrams & self._bigrams.keys():
-            for entry in self._bigrams[bigram]:
-                yield entry.topic_ids, Match(0.0, (), entry, doc)
-        tokens = doc.tokens
-        filed = [self._singles[token] for token in tokens & self._singles.keys()]
-        for first in tokens & self._pairs.keys():
-            filed += _seconds(self._pairs[first], tokens)
-        candidates = set().union(*filed) if len(filed) != 1 else filed[0]
-        text_ngrams = doc.text_ngrams
-        for entry in candidates:
-            need = entry.need
-            if need is not None:  # one alternative: tokens and n-grams
-                if need <= text_tokens and entry.grams <= text_ngrams:
-                    yield entry.topic_ids, Match(0.0, (), entry, doc)
+        for entry, _ in self.match_batch((doc,)).hits:
+            yield entry[_TOPICS], Match(source=_Source(self, entry[_TEXT]), doc=doc)
+
+    # --- Compiling ----------------------------------------------------------------------------
+
+    def _compile(self, text: str) -> Entry | None:
+        """Compile and file a new distinct query; None when it is invalid."""
+        if len(self._pieces) > 200_000:
+            self._pieces.clear()
+        return self._compile_codes(text, self._codes(text))
+
+    def _compile_many(self, texts: list[str]) -> None:
+        """`_compile` for many new distinct queries: the commonest ones (conjunctions of words
+        and phrases, maybe some excluded) in bulk, with loops in C (map, zip, compress)."""
+        if len(self._pieces) > 200_000:
+            self._pieces.clear()
+        # An odd number of quotes leaves one unclosed (the lexers pair them in order).
+        quick = [
+            text
+            for text in texts
+            if text.isascii() and len(text) <= MAX_QUERY_LENGTH and not text.count('"') & 1
+        ]
+        if len(quick) < len(texts):
+            for text in set(texts).difference(quick):
+                self._compile(text)
+        pieces = [
+            _PIECE_RE.findall(text) if '"' in text or "(" in text or ")" in text else text.split()
+            for text in quick
+        ]
+        known = self._pieces
+        for piece in set(itertools.chain.from_iterable(pieces)).difference(known):
+            self._piece_code(piece)
+        codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
+        positive = [bool(found) and min(found) >= 0 for found in codes]
+        texts = list(itertools.compress(quick, positive))
+        needed = list(itertools.compress(codes, positive))
+        excluded: list[tuple[int, ...]] = [()] * len(texts)
+        for text, found, simple in zip(quick, codes, positive, strict=True):
+            if simple:
                 continue
-            plain = entry.plain
-            if plain is None:
-                if not (entry.required <= tokens and entry.query.matches(doc)):
-                    continue
+            if found and _SPECIAL.isdisjoint(found) and max(found) >= 0:
+                texts.append(text)
+                needed.append(tuple(code for code in found if code >= 0))
+                excluded.append(tuple(_EXCLUDED - code for code in found if code < 0))
+            elif _INVALID in found:
+                self._compile_codes(text, None)
             else:
-                for need, grams, excluded, tests in plain:
-                    if (
-                        need <= text_tokens
-                        and (not grams or grams <= text_ngrams)
-                        and (not excluded or excluded.isdisjoint(text_tokens))
-                        and (not tests or _tests_pass(tests, doc))
-                    ):
-                        break
+                self._compile_codes(text, tuple(code for code in found if code != _NOTHING))
+        if not texts:
+            return
+        best = functools.partial(min, key=self._term_rank.__getitem__)
+        keys = list(map(self._term_keys.__getitem__, map(best, needed)))
+        nothing = itertools.repeat(None)
+        entries = list(
+            zip(needed, excluded, nothing, [[] for _ in texts], keys, texts, strict=False)
+        )
+        self._entries.update(zip(texts, entries, strict=True))
+        one_key = [len(found) == 1 for found in keys]
+        collections.deque(
+            map(
+                operator.setitem,
+                map(self._filed.__getitem__, map(_first, itertools.compress(keys, one_key))),
+                itertools.compress(texts, one_key),
+                itertools.compress(entries, one_key),
+            ),
+            maxlen=0,
+        )
+        if not all(one_key):
+            for entry in entries:
+                if len(entry[_KEYS]) > 1:
+                    for key in entry[_KEYS]:
+                        self._filed_many[key][entry[_TEXT]] = entry
+
+    def _compile_codes(self, text: str, codes: tuple[int, ...] | None) -> Entry | None:
+        if codes and min(codes) >= 0:  # words and phrases, all needed
+            pos, neg, form = codes, (), None
+        else:
+            form = None if codes is None else _read_codes(codes)
+            if form is None:  # not plainly valid: the parser decides, and words any error
+                try:
+                    query = parse_query(text)
+                except QueryError:
+                    return None
+                form = _or_form(query.tree, self._term_id)
+            if len(form) == 1 and not form[0][2]:
+                pos, neg, form = form[0][0], form[0][1], None
+            else:
+                pos = neg = None
+        if form is not None:
+            keys = self._form_keys(form)
+        else:
+            keys = self._term_keys[min(pos, key=self._term_rank.__getitem__)]
+        entry = (pos, neg, form, [], keys, text)
+        if len(keys) == 1:
+            self._filed[keys[0]][text] = entry
+        else:
+            for key in keys:
+                self._filed_many[key][text] = entry
+        self._entries[text] = entry
+        return entry
+
+    def _codes(self, text: str) -> tuple[int, ...] | None:
+        """The codes of the query's pieces, each piece read once per index; None when the
+        pieces are not plainly those the parser's lexer reads."""
+        if len(text) > MAX_QUERY_LENGTH:
+            return None
+        if not text.isascii() and not _CURLY.isdisjoint(text):
+            return None
+        if '"' in text or "(" in text or ")" in text:
+            pieces = _PIECE_RE.findall(text)
+            if text.count('"') != 2 * sum(1 for piece in pieces if piece[-1] == '"'):
+                return None  # an unclosed quote
+        else:
+            pieces = text.split()
+        try:
+            codes = tuple(map(self._pieces.__getitem__, pieces))
+        except KeyError:
+            codes = tuple(map(self._piece_code, pieces))
+        if codes and min(codes) >= 0:
+            return codes
+        if _INVALID in codes:
+            return None
+        return tuple(code for code in codes if code != _NOTHING)
+
+    def _piece_code(self, piece: str) -> int:
+        code = self._pieces.get(piece)
+        if code is not None:
+            return code
+        code = _OPERATORS.get(piece)
+        if code is None:
+            try:
+                lexed = _lex(piece)
+            except QueryError:
+                code = _INVALID
+            else:
+                if not lexed:
+                    code = _NOTHING  # punctuation on its own means nothing
+                elif len(lexed) == 1 and isinstance(lexed[0], Term):
+                    term = self._term_id(lexed[0])
+                    code = _EXCLUDED - term if lexed[0].negated else term
                 else:
+                    code = _INVALID
+        self._pieces[piece] = code
+        return code
+
+    def _term_id(self, term: Term) -> int:
+        key = (term.units, term.field)
+        found = self._term_ids.get(key)
+        if found is None:
+            found = self._term_ids[key] = len(self._terms)
+            spec = _term_spec(term.units, term.field)
+            self._terms.append(spec)
+            if spec[0] == "grams":
+                for gram in spec[2]:
+                    if len(gram) > 1:
+                        self._grams.add(gram)
+                        self._gram_starts.add(gram[0])
+                        self._gram_prefixes.update(gram[:n] for n in range(2, len(gram)))
+            keys = _term_keys(term.units)
+            self._term_keys.append(keys)
+            # Fewer keys first, then longer ones (a term's keys hold one, or two, tokens).
+            self._term_rank.append(len(keys) * 1000 - len(keys[0]))
+        return found
+
+    def _form_keys(self, form: Form) -> tuple[str, ...]:
+        """Key tokens such that every paper the form matches contains one of them."""
+        out: list[str] = []
+        term_keys, rank = self._term_keys, self._term_rank.__getitem__
+        for pos, _, subs in form:
+            if pos:
+                best = term_keys[min(pos, key=rank)]
+                if len(best) == 1 or not subs:
+                    out += best
                     continue
-            yield entry.topic_ids, Match(0.0, (), entry, doc)
+            options = [term_keys[term] for term in pos] + [self._form_keys(sub) for sub in subs]
+            out += min(options, key=len)
+        return tuple(dict.fromkeys(out)) if len(out) > 1 else tuple(out)
 
-    # --- Filing -------------------------------------------------------------------------------
 
-    def _file(self, entry: _Entry) -> None:
-        exact = entry.exact
-        if exact is None:
-            for key in entry.keys:
-                _put(self._pairs if len(key) == 2 else self._singles, key, entry)
-        elif isinstance(exact[0], tuple):
-            self._bigrams.setdefault(exact[0], []).append(entry)
+def _read_codes(codes: tuple[int, ...]) -> Form | None:
+    """The form of a query's piece codes, or None where the parser would raise."""
+    if _OPEN in codes or _CLOSE in codes:
+        if codes[0] == _OPEN and codes.count(_OPEN) == 1 and codes.count(_CLOSE) == 1:
+            # "(a OR b) c": alternatives in parentheses, then words and phrases
+            close = codes.index(_CLOSE)
+            rest = codes[close + 1 :]
+            if _SPECIAL.isdisjoint(rest):
+                inner = _read_codes(codes[1:close])
+                if inner is None:
+                    return None
+                pos = tuple(code for code in rest if code >= 0)
+                neg = tuple(_EXCLUDED - code for code in rest if code < 0)
+                if len(inner) == 1:
+                    return ((inner[0][0] + pos, inner[0][1] + neg, ()),)
+                if not pos and not neg:
+                    return inner
+                return ((pos, neg, (inner,)),)
+        found = _parse_or(codes, 0)
+        if found is None or found[1] != len(codes):
+            return None  # a ")" that closes nothing
+        return found[0]
+    alternatives = []
+    pos: list[int] = []
+    neg: list[int] = []
+    after_and = False
+    for code in codes:
+        if code >= 0:
+            pos.append(code)
+            after_and = False
+        elif code <= _EXCLUDED:
+            neg.append(_EXCLUDED - code)
+            after_and = False
+        elif after_and or not (pos or neg):
+            return None  # AND or OR with nothing before it
+        elif code == _AND:
+            after_and = True
         else:
-            _put(self._word_pairs if len(exact) == 2 else self._words, exact, entry)
+            if not pos:
+                return None  # only exclusions
+            alternatives.append((tuple(pos), tuple(neg), ()))
+            pos, neg = [], []
+    if after_and or not pos:
+        return None
+    alternatives.append((tuple(pos), tuple(neg), ()))
+    return tuple(alternatives)
 
-    def _unfile(self, entry: _Entry) -> None:
-        exact = entry.exact
-        if exact is None:
-            for key in entry.keys:
-                _take(self._pairs if len(key) == 2 else self._singles, key, entry)
-        elif isinstance(exact[0], tuple):
-            _take(self._bigrams, exact, entry)
+
+def _parse_or(codes: tuple[int, ...], i: int) -> tuple[Form, int] | None:
+    """The parser's grammar on piece codes (see query._Parser): alternatives up to a ")" or
+    the end, and where they stop; None where the parser would raise."""
+    alternatives: list[AndForm] = []
+    while True:
+        found = _parse_and(codes, i)
+        if found is None:
+            return None
+        conjunction, i = found
+        if not conjunction[0] and not conjunction[1] and len(conjunction[2]) == 1:
+            alternatives += conjunction[2][0]  # "(a OR b) OR c" is "a OR b OR c"
         else:
-            _take(self._word_pairs if len(exact) == 2 else self._words, exact, entry)
+            alternatives.append(conjunction)
+        if i < len(codes) and codes[i] == _OR:
+            i += 1
+        else:
+            return tuple(alternatives), i
 
 
-def _seconds(seconds: dict[str, list], tokens: set[str]) -> list[list]:
-    """The lists filed under the second tokens of pairs that are in `tokens`."""
-    return [seconds[token] for token in seconds.keys() & tokens]
+def _parse_and(codes: tuple[int, ...], i: int) -> tuple[AndForm, int] | None:
+    pos: list[int] = []
+    neg: list[int] = []
+    subs: list[Form] = []
+    after_and = False
+    n = len(codes)
+    while i < n:
+        code = codes[i]
+        if code >= 0:
+            pos.append(code)
+            after_and = False
+            i += 1
+        elif code <= _EXCLUDED:
+            neg.append(_EXCLUDED - code)
+            after_and = False
+            i += 1
+        elif code in (_OR, _CLOSE):
+            break
+        elif code == _AND:
+            if after_and or not (pos or neg or subs):
+                return None
+            after_and = True
+            i += 1
+        else:  # "("
+            if i + 1 < n and codes[i + 1] == _CLOSE:
+                return None
+            found = _parse_or(codes, i + 1)
+            if found is None or found[1] >= n or codes[found[1]] != _CLOSE:
+                return None
+            sub, i = found
+            i += 1
+            after_and = False
+            if len(sub) == 1:  # "(a b) c" is "a b c"
+                pos += sub[0][0]
+                neg += sub[0][1]
+                subs += sub[0][2]
+            else:
+                subs.append(sub)
+    if after_and or not (pos or subs):
+        return None  # nothing, or only exclusions
+    return (tuple(pos), tuple(neg), tuple(subs)), i
+
+
+def _or_form(node, term_id) -> Form:
+    """A parse tree's form, with `term_id` giving each term's id."""
+    if isinstance(node, Or):
+        out: list[AndForm] = []
+        for child in node.children:
+            out += _or_form(child, term_id)
+        return tuple(out)
+    children = node.children if isinstance(node, And) else (node,)
+    pos: list[int] = []
+    neg: list[int] = []
+    subs: list[Form] = []
+    for child in children:
+        if isinstance(child, Term):
+            (neg if child.negated else pos).append(term_id(child))
+        else:
+            sub = _or_form(child, term_id)
+            if len(sub) == 1:
+                pos += sub[0][0]
+                neg += sub[0][1]
+                subs += sub[0][2]
+            else:
+                subs.append(sub)
+    return ((tuple(pos), tuple(neg), tuple(subs)),)
+
+
+def _evaluate(form: Form, bits) -> int:
+    """The bitset of the papers a form matches."""
+    out = 0
+    for pos, neg, subs in form:
+        found = -1
+        for term in pos:
+            found &= bits[term]
+        for sub in subs:
+            if not found:
+                break
+            found &= _evaluate(sub, bits)
+        for term in neg:
+            found &= ~bits[term]
+        out |= found
+    return out
+
+
+def _longest(tokens: Iterable[str]) -> str:
+    return min(tokens, key=lambda token: (-len(token), token))
+
+
+def _term_keys(units: tuple) -> tuple[str, ...]:
+    """Tokens such that each paper a term occurs in has one of them: the longest of its plain
+    words; for hyphenated words only, the first one's longest part or its concatenation."""
+    words = [unit for unit in units if isinstance(unit, str)]
+    if words:
+        return (_longest(words),)
+    parts, concat = units[0]
+    return tuple(dict.fromkeys((_longest(parts), concat)))
+
+
+def _term_spec(units: tuple, field: str | None) -> tuple:
+    """How to find a term's papers in a batch: ("token", field, token), ("grams", field,
+    spellings) where each spelling of at most MAX_NGRAM tokens is a token or an n-gram, or
+    ("verify", field, units, words) for a phrase walked on the papers that have its words."""
+    where = _FIELDS.index(field)
+    if len(units) == 1 and isinstance(units[0], str):
+        return ("token", where, units[0])
+    hyphenated = sum(1 for unit in units if not isinstance(unit, str))
+    longest = sum(1 if isinstance(unit, str) else len(unit[0]) for unit in units)
+    if longest > MAX_NGRAM or 2**hyphenated > _SPELLINGS:
+        words = tuple(dict.fromkeys(unit for unit in units if isinstance(unit, str)))
+        return ("verify", where, units, words)
+    options = [[(unit,)] if isinstance(unit, str) else [unit[0], (unit[1],)] for unit in units]
+    spellings = tuple(sum(combo, ()) for combo in itertools.product(*options))
+    return ("grams", where, tuple(dict.fromkeys(spellings)))
+
+
+class _Bits(dict):
+    """Term id → bitset of the batch's papers it occurs in, worked out when first asked."""
+
+    __slots__ = ("batch",)
+
+    def __missing__(self, term: int) -> int:
+        found = self[term] = self.batch.term_bits(term)
+        return found
+
+
+# From this many papers on, a batch works out every term's bitset at once (into a list, which
+# reads faster than a dict that fills itself): most terms occur in some of them.
+_EAGER = 64
+
+
+class _Batch:
+    """A batch of documents read into bitset postings, per field, worked out when needed."""
+
+    def __init__(self, index: TopicIndex, docs: Sequence[Document]):
+        self.index = index
+        self.docs = docs
+        self.all = (1 << len(docs)) - 1
+        self._postings: list = [None, None, None, None]
+        if len(docs) >= _EAGER:
+            self.bits = list(map(self.term_bits, range(len(index._terms))))
+        else:
+            self.bits = _Bits()
+            self.bits.batch = self
+
+    def term_bits(self, term: int) -> int:
+        kind, where, *spec = self.index._terms[term]
+        tokens, grams = self.postings(where)
+        if kind == "token":
+            return tokens.get(spec[0], 0)
+        if kind == "grams":
+            found = 0
+            for spelling in spec[0]:
+                if len(spelling) == 1:
+                    found |= tokens.get(spelling[0], 0)
+                else:
+                    found |= grams.get(spelling, 0)
+            return found
+        units, words = spec
+        candidates = self.all
+        for word in words:
+            candidates &= tokens.get(word, 0)
+        fields = ("title", "abstract") if where == 0 else (_FIELDS[where],)
+        found = 0
+        while candidates:
+            low = candidates & -candidates
+            doc = self.docs[low.bit_length() - 1]
+            if any(_phrase_in(getattr(doc, field), units) for field in fields):
+                found |= low
+            candidates ^= low
+        return found
+
+    def postings(self, where: int) -> tuple[dict, dict]:
+        """Token → bitset and n-gram → bitset (only the n-grams terms need) for one field, or
+        for the title and abstract together (where 0)."""
+        found = self._postings[where]
+        if found is not None:
+            return found
+        if where == 0:  # the title's and the abstract's, merged
+            title, abstract = self.postings(1), self.postings(2)
+            found = (_merged(title[0], abstract[0]), _merged(title[1], abstract[1]))
+        else:
+            index = self.index
+            tokens: dict[str, int] = {}
+            grams: dict[tuple[str, ...], int] = {}
+            attribute = _TOKEN_SETS[where]
+            starts = index._gram_starts
+            for i, doc in enumerate(self.docs):
+                bit = 1 << i
+                get = tokens.get
+                field_tokens = getattr(doc, attribute)
+                for token in field_tokens:
+                    tokens[token] = get(token, 0) | bit
+                if not starts.isdisjoint(field_tokens):
+                    get = grams.get
+                    for gram in _grams_in(doc.graphs[where - 1], index):
+                        grams[gram] = get(gram, 0) | bit
+            found = (tokens, grams)
+        self._postings[where] = found
+        return found
+
+
+def _merged(first: dict, second: dict) -> dict:
+    """Two postings as one: each key's bitsets or-ed."""
+    if len(first) < len(second):
+        first, second = second, first
+    out = dict(first)
+    get = out.get
+    for key, bits in second.items():
+        out[key] = get(key, 0) | bits
+    return out
+
+
+def _grams_in(graph, index: TopicIndex) -> set[tuple[str, ...]]:
+    """The n-grams of a field's token graph that the index's terms need."""
+    seq, concats = graph
+    starts, prefixes, wanted = index._gram_starts, index._gram_prefixes, index._grams
+    if starts.isdisjoint(seq) and not concats:
+        return set()
+    after: dict[int, list[tuple[str, int]]] = {}
+    for token, start, end in concats:
+        after.setdefault(start, []).append((token, end))
+    paths = [((token,), at + 1) for at, token in enumerate(seq) if token in starts]
+    paths += [((token,), end) for token, _, end in concats if token in starts]
+    found = set()
+    n = len(seq)
+    while paths:
+        path, at = paths.pop()
+        following = after.get(at, [])
+        if at < n and seq[at] is not None:
+            following = [(seq[at], at + 1), *following]
+        for token, end in following:
+            longer = (*path, token)
+            if longer in wanted:
+                found.add(longer)
+            if len(longer) < MAX_NGRAM and longer in prefixes:
+                paths.append((longer, end))
+    return found
+
+
+class BatchMatch:
+    """What a batch matched: each distinct matching query once, with the bitset of the papers
+    it matches (bit i for docs[i]); views of it by topic and by paper.
+
+    The views read the index's topics as they are when called: read them before changing
+    the index."""
+
+    def __init__(self, index: TopicIndex, docs: Sequence[Document], hits: list, evaluated: int):
+        self.index = index
+        self.docs = docs
+        self.hits = hits  # (entry, bitset)
+        self.evaluated = evaluated  # distinct queries evaluated: the batch's cost
+        self._by_text: dict[str, int] | None = None
+
+    def queries(self) -> Iterator[tuple[str, Sequence[int], int]]:
+        """Each matching distinct query once: its text, its topics' ids (a list not to be
+        changed) and the bitset of its papers."""
+        for entry, bits in self.hits:
+            yield entry[_TEXT], entry[_TOPICS], bits
+
+    def count(self) -> int:
+        """The number of (topic, paper) matches."""
+        return sum(len(entry[_TOPICS]) * bits.bit_count() for entry, bits in self.hits)
+
+    def topic_bits(self, topic_id: int) -> int:
+        """The bitset of the papers a topic matches (0 for none, or an unknown topic)."""
+        if self._by_text is None:
+            self._by_text = {entry[_TEXT]: bits for entry, bits in self.hits}
+        entry = self.index._topics.get(topic_id)
+        return 0 if entry is None else self._by_text.get(entry[_TEXT], 0)
+
+    def papers(self, topic_id: int) -> list[int]:
+        """The indices in docs of the papers a topic matches, in order."""
+        return bit_indices(self.topic_bits(topic_id))
+
+    def match(self, topic_id: int, paper: int) -> Match | None:
+        """How a topic matched docs[paper] (score and terms worked out when read), or None."""
+        if not self.topic_bits(topic_id) >> paper & 1:
+            return None
+        source = _Source(self.index, self.index._topics[topic_id][_TEXT])
+        return Match(source=source, doc=self.docs[paper])
+
+    def by_paper(self) -> list[list[tuple[Sequence[int], Match]]]:
+        """Per paper, each matching distinct query once: its topics' ids and the match."""
+        out: list[list] = [[] for _ in self.docs]
+        for entry, bits in self.hits:
+            source = _Source(self.index, entry[_TEXT])
+            for paper in bit_indices(bits):
+                out[paper].append((entry[_TOPICS], Match(source=source, doc=self.docs[paper])))
+        return out
+
+
+def bit_indices(bits: int) -> list[int]:
+    """The positions of a bitset's set bits, lowest first."""
+    out = []
+    while bits:
+        low = bits & -bits
+        out.append(low.bit_length() - 1)
+        bits ^= low
+    return out
 
 
 _documents: dict[tuple, object] = {}

@@ -121,6 +121,11 @@ def tokenize(text: str) -> list[str]:
 # --- Documents --------------------------------------------------------------------------------
 
 Spans = dict[str, list[tuple[int, int]]]
+# A field as read: its tokens, one per position (None at the gap after each author's name), and
+# its hyphenated words' concatenations as (token, start, end).
+Graph = tuple[list, list[tuple[str, int, int]]]
+
+_CHAIN_RE = re.compile(r"([^\W_]+)([-\u2010\u2011](?=[^\W_]))?")
 
 
 def _spans(triples: Iterable[tuple[str, int, int]]) -> Spans:
@@ -130,10 +135,53 @@ def _spans(triples: Iterable[tuple[str, int, int]]) -> Spans:
     return spans
 
 
+def _read(normalized: str, seq: list, concats: list) -> None:
+    """Append a text's tokens to `seq`, and its hyphenated words' concatenations to `concats`:
+    the same graph as _graph, without building a triple per token."""
+    stems = _stems
+    if "-" not in normalized and "\u2010" not in normalized and "\u2011" not in normalized:
+        seq += [stems[r] if r in stems else _stem(r) for r in _RUN_RE.findall(normalized)]
+        return
+    chain: list[str] | None = None
+    start = 0
+    for run, hyphen in _CHAIN_RE.findall(normalized):
+        seq.append(stems[run] if run in stems else _stem(run))
+        if chain is None:
+            if hyphen:
+                chain, start = [run], len(seq) - 1
+        else:
+            chain.append(run)
+            if not hyphen:
+                concats.append((_stem("".join(chain)), start, len(seq)))
+                chain = None
+
+
+def _graph_spans(graph: Graph) -> Spans:
+    seq, concats = graph
+    spans: Spans = {}
+    for position, token in enumerate(seq):
+        if token is not None:
+            spans.setdefault(token, []).append((position, position + 1))
+    for token, start, end in concats:
+        spans.setdefault(token, []).append((start, end))
+    return spans
+
+
+def _token_set(graph: Graph) -> frozenset[str]:
+    seq, concats = graph
+    tokens = set(seq)
+    tokens.discard(None)
+    tokens.update(token for token, _, _ in concats)
+    return frozenset(tokens)
+
+
 class Document:
-    """A paper as the matcher sees it: per field, each token's (start, end) positions; and for
-    quick set tests, per field and for the title and abstract together, the tokens and the
-    n-grams (token paths of 2 to 4 tokens, what phrases match)."""
+    """A paper as the matcher sees it: per field, the tokens as read (`graphs`: title, abstract,
+    author) and the set of tokens, also for the title and abstract together (`text_tokens`) and
+    for all three (`tokens`). Worked out when first read, because the topic index needs neither:
+    per field, each token's (start, end) positions (`title`, `abstract`, `author`), and per field
+    and for the title and abstract together, the n-grams (token paths of 2 to 4 tokens, what
+    phrases match)."""
 
     __slots__ = (
         "abstract",
@@ -142,6 +190,7 @@ class Document:
         "author",
         "author_ngrams",
         "author_tokens",
+        "graphs",
         "text_ngrams",
         "text_tokens",
         "title",
@@ -150,20 +199,27 @@ class Document:
         "tokens",
     )
 
-    def __init__(self, title: Spans, abstract: Spans, author: Spans):
-        self.title = title
-        self.abstract = abstract
-        self.author = author
-        self.title_tokens = frozenset(title)
-        self.abstract_tokens = frozenset(abstract)
-        self.author_tokens = frozenset(author)
+    def __init__(self, title: Graph, abstract: Graph, author: Graph):
+        self.graphs = (title, abstract, author)
+        self.title_tokens = _token_set(title)
+        self.abstract_tokens = _token_set(abstract)
+        self.author_tokens = _token_set(author)
         # Plain sets, not frozensets: `a_set & a_dict.keys()` then loops over the smaller side.
         self.text_tokens = set(self.title_tokens | self.abstract_tokens)
         self.tokens = self.text_tokens | self.author_tokens
-        self.title_ngrams = _ngrams(title)
-        self.abstract_ngrams = _ngrams(abstract)
-        self.author_ngrams = _ngrams(author)
-        self.text_ngrams = self.title_ngrams | self.abstract_ngrams
+
+    def __getattr__(self, name: str):
+        # Called only while a slot is unset: work out the positions or the n-grams, once.
+        if name in ("title", "abstract", "author"):
+            self.title, self.abstract, self.author = map(_graph_spans, self.graphs)
+        elif name.endswith("_ngrams"):
+            self.title_ngrams = _ngrams(self.title)
+            self.abstract_ngrams = _ngrams(self.abstract)
+            self.author_ngrams = _ngrams(self.author)
+            self.text_ngrams = self.title_ngrams | self.abstract_ngrams
+        else:
+            raise AttributeError(name)
+        return object.__getattribute__(self, name)
 
 
 MAX_NGRAM = 4
@@ -187,17 +243,16 @@ def _ngrams(spans: Spans) -> frozenset[tuple[str, ...]]:
 
 
 def document_for(*, title: str, abstract: str, authors: Iterable[str] = ()) -> Document:
-    author_triples: list[tuple[str, int, int]] = []
-    pos = 0
+    author: Graph = ([], [])
     for name in authors:
-        triples, pos = _graph(normalize(name), pos)
-        author_triples += triples
-        pos += 1  # a gap, so that no phrase runs from one author into the next
-    return Document(
-        _spans(_graph(normalize(title))[0]),
-        _spans(_graph(normalize(abstract))[0]),
-        _spans(author_triples),
-    )
+        _read(normalize(name), *author)
+        author[0].append(None)  # a gap, so that no phrase runs from one author into the next
+    graphs = []
+    for text in (title, abstract):
+        graph: Graph = ([], [])
+        _read(normalize(text), *graph)
+        graphs.append(graph)
+    return Document(graphs[0], graphs[1], author)
 
 
 def _advance(spans: Spans, ends: set[int] | None, unit) -> set[int]:

@@ -9,7 +9,7 @@ import re
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from digest.matching import TopicIndex, TopicMatch
+from digest.matching import TopicIndex, TopicMatch, _or_form, _read_codes
 from digest.query import (
     And,
     Or,
@@ -179,6 +179,69 @@ def test_the_index_stays_right_as_topics_are_added_changed_and_removed(operation
     assert [hit.topic_id for hit in index.match(doc)] == expected
 
 
+@quick
+@given(
+    st.lists(queries(), min_size=1, max_size=12),
+    st.lists(papers, min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 14), st.one_of(st.none(), queries())), max_size=8),
+    papers,
+)
+def test_a_batch_agrees_with_a_plain_evaluation_for_every_topic_and_paper(
+    texts_, docs, changes, another
+):
+    index = TopicIndex()
+    index.add_many(enumerate(texts_))
+    current = {i: parsed_or_none(text) for i, text in enumerate(texts_)}
+    for round_ in range(2):
+        current = {i: q for i, q in current.items() if q is not None}
+        batch_docs = [document_for(title=t, abstract=a, authors=au) for t, a, au in docs]
+        batch = index.match_batch(batch_docs)
+        assert len(index) == len(current)
+        expected_count = 0
+        for i in range(15):
+            expected = [
+                p
+                for p, doc in enumerate(batch_docs)
+                if i in current and plain(current[i].tree, doc)
+            ]
+            expected_count += len(expected)
+            assert batch.papers(i) == expected, (round_, index._topics.get(i))
+            for p in range(len(batch_docs)):
+                found = batch.match(i, p)
+                assert (found is not None) == (p in expected)
+                if found is not None:
+                    assert found == current[i].match(batch_docs[p])
+        assert batch.count() == expected_count
+        # Then topics change between batches, one at a time and in bulk.
+        for topic_id, text in changes:
+            if text is None:
+                index.remove(topic_id)
+                current.pop(topic_id, None)
+            else:
+                index.add(topic_id, text)
+                current[topic_id] = parsed_or_none(text)
+        index.add_many([(14, another[0] or "x"), (13, "robot"), (14, "arm OR robot")])
+        current.update({13: parse_query("robot"), 14: parse_query("arm OR robot")})
+        docs = [*docs, another]
+
+
+@quick
+@given(st.one_of(queries(), st.text(alphabet='"()-: ORANDtilebx\t&', max_size=30)))
+def test_the_quick_reading_of_queries_means_what_the_parser_reads(text):
+    index = TopicIndex()
+    codes = index._codes(text)
+    quick = None if codes is None else _read_codes(codes)
+    try:
+        tree = parse_query(text).tree
+    except QueryError:
+        assert quick is None
+    else:
+        if quick is not None:
+            assert quick == _or_form(tree, index._term_id)
+        index.add(1, text)
+        assert len(index) == 1
+
+
 query_characters = st.text(alphabet='"“()-: ORANDtilebsrcuhx\u00ad\u2010é\t', max_size=40)
 
 
@@ -259,25 +322,28 @@ def test_it_yields_topic_matches_in_topic_id_order_with_score_and_terms():
     assert hits[2].match.terms == {"continual pre-training"} and hits[2].match.score == 6.0
 
 
-def test_identical_queries_are_verified_once_per_paper(monkeypatch):
+def test_identical_queries_are_evaluated_once_per_batch():
     index = TopicIndex()
     index.add_many((topic_id, '"a robot arm at rest" -leg') for topic_id in range(1000))
-    calls = count_verifications(monkeypatch)
+    batch = index.match_batch([doc_of("A robot arm at rest"), doc_of("A robot arm at rest, leg")])
+    assert batch.evaluated == 1
+    assert batch.count() == 1000
+    assert batch.papers(7) == [0]
     assert len(list(index.match(doc_of("A robot arm at rest")))) == 1000
-    assert calls == [1]
 
 
-def test_the_commonest_queries_match_by_being_found_without_verification(monkeypatch):
+def test_a_batch_matches_without_walking_parse_trees(monkeypatch):
     index = TopicIndex()
     index.add_many(enumerate(["LLM", "robot arm", '"language model"', "x", '"robot arm" x']))
-    calls = count_verifications(monkeypatch)
-    hits = list(index.match(doc_of("LLMs as language models", "A robot and an arm")))
-    assert [hit.topic_id for hit in hits] == [0, 1, 2]
-    assert calls == [0]
-    assert hits[2].match.terms == {"language model"} and hits[2].match.score == 6.0
+    forbid_tree_walks(monkeypatch)
+    batch = index.match_batch([doc_of("LLMs as language models", "A robot and an arm")])
+    assert [topic_id for topic_id in range(5) if batch.papers(topic_id)] == [0, 1, 2]
+    monkeypatch.undo()
+    assert batch.match(2, 0).terms == {"language model"} and batch.match(2, 0).score == 6.0
+    assert batch.match(3, 0) is None
 
 
-def test_a_paper_only_costs_the_topics_its_tokens_point_to(monkeypatch):
+def test_a_paper_only_costs_the_topics_its_tokens_point_to():
     index = TopicIndex()
     index.add_many(
         (i, f'"w{i} w w w w" OR (other{i} AND "t{i} t t t t")' if i % 2 else f'"w{i} w w w w" x{i}')
@@ -285,19 +351,15 @@ def test_a_paper_only_costs_the_topics_its_tokens_point_to(monkeypatch):
     )
     index.add(-1, '"robot arm a b c"')
     index.add(-2, '"robot leg a b c"')
-    calls = count_verifications(monkeypatch)
-    hits = index.match(doc_of("Robot arm a b c: w7 w w w w, w8 w w w w", "and x9"))
-    assert [hit.topic_id for hit in hits] == [-1, 7]
-    assert calls[0] <= 3, "only the topics filed under the paper's tokens are verified"
+    doc = doc_of("Robot arm a b c: w7 w w w w, w8 w w w w", "and x9")
+    assert [hit.topic_id for hit in index.match(doc)] == [-1, 7]
+    # Filed under their longest word: w7, w8 and robot (twice) are in the paper.
+    assert index.match_batch([doc]).evaluated == 4, "only the topics filed under its tokens"
 
 
-def count_verifications(monkeypatch) -> list[int]:
-    calls = [0]
-    original = Query.matches
+def forbid_tree_walks(monkeypatch) -> None:
+    def forbidden(self, doc):
+        raise AssertionError("a parse tree was walked")
 
-    def counting(self, doc):
-        calls[0] += 1
-        return original(self, doc)
-
-    monkeypatch.setattr(Query, "matches", counting)
-    return calls
+    for kind in (Query, Term, And, Or):
+        monkeypatch.setattr(kind, "matches", forbidden)
