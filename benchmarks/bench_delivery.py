@@ -127,7 +127,9 @@ def measure_floor(sample: int, now) -> tuple[float, int]:
     from digest.selectors import DigestEntry
     from subscriptions.models import Subscriber
 
-    subs = list(Subscriber.objects.order_by("pk")[: sample * 2])
+    subs = list(
+        Subscriber.objects.order_by("pk").prefetch_related("topics", "sources")[: sample * 2]
+    )
     matches = services.papers_for_subscribers(
         subscribers=subs, papers=services.recent_papers(now=now)
     )

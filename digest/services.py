@@ -8,6 +8,7 @@ outcome and store when each subscriber is next due."""
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,8 +27,9 @@ from subscriptions.services import manage_url, topic_unsubscribe_url
 from subscriptions.tokens import unsubscribe_token
 
 from . import mailer, rendering
-from .matching import TopicIndex, paper_document
+from .matching import TopicIndex, bit_indices, paper_document
 from .models import Digest
+from .query import Match, Query, parse_query
 from .selectors import DigestEntry, digest_entries
 
 log = logging.getLogger(__name__)
@@ -104,44 +106,104 @@ def recent_papers(*, now: datetime) -> list[Paper]:
     return list(Paper.objects.filter(first_seen_at__gte=since).prefetch_related("sources"))
 
 
+class RunMatches:
+    """The recent papers matched against topic queries, once per process and run: each
+    distinct query is matched once (the matching engine, a batch of all the papers at a time)
+    and each (query, paper) is scored once, whichever chunk of readers it comes up in. Kept
+    while the recent papers stay the same, which is one run."""
+
+    MAX_SCORES = 200_000  # (query, paper) scores kept; beyond, they are worked out again
+
+    def __init__(self, papers: list[Paper]):
+        self.papers = papers
+        self.docs = [paper_document(paper) for paper in papers]
+        self.key = [(paper.pk, doc) for paper, doc in zip(papers, self.docs, strict=True)]
+        self._bits: dict[str, int] = {}
+        self._parsed: dict[str, Query] = {}
+        self._scores: dict[tuple[str, int], tuple[float, set[str]]] = {}
+
+    @classmethod
+    def of(cls, papers: list[Paper]) -> "RunMatches":
+        current = getattr(cls, "_current", None)
+        if current is None or current.key != [
+            (paper.pk, paper_document(paper)) for paper in papers
+        ]:
+            current = cls._current = cls(papers)
+        current.papers = papers  # the latest upvotes and sources, for the filters
+        return current
+
+    def bits(self, queries: Iterable[str]) -> dict[str, int]:
+        """Each query's bitset of the papers it matches (bit i: papers[i]); 0 when invalid."""
+        new = [query for query in set(queries) if query not in self._bits]
+        if new:
+            index = TopicIndex()
+            for n, query in enumerate(new):
+                index.add(n, query)
+                self._bits[query] = 0
+            for query, _, bits in index.match_batch(self.docs).queries():
+                self._bits[query] = bits
+        return self._bits
+
+    def scored(self, query: str, paper: int) -> tuple[float, set[str]]:
+        """How well `query` matches papers[paper], and the words it matched."""
+        found = self._scores.get((query, paper))
+        if found is None:
+            parsed = self._parsed.get(query)
+            if parsed is None:
+                parsed = self._parsed[query] = parse_query(query)
+            match = parsed.match(self.docs[paper])
+            if match is None:  # the engine and the parse tree disagree: a bug, not the reader's
+                log.error("query %r matched paper %s only in the index", query, paper)
+                match = Match()
+            found = (match.score, match.terms)
+            if len(self._scores) >= self.MAX_SCORES:
+                self._scores.clear()
+            self._scores[(query, paper)] = found
+        return found
+
+
 def papers_for_subscribers(
     *, subscribers: list[Subscriber], papers: list[Paper]
 ) -> dict[int, list[PaperMatch]]:
     """Each subscriber's matching papers, ranked (score, then upvotes), honouring each topic's
-    and the subscriber's minimum upvotes and sources; before removing what was already sent."""
-    topics = list(Topic.objects.filter(subscriber__in=subscribers).prefetch_related("sources"))
+    and the subscriber's minimum upvotes and sources; before removing what was already sent.
+    Subscribers come with their topics and sources prefetched."""
+    topics = sorted((t for s in subscribers for t in s.topics.all()), key=lambda t: t.pk)
+    topic_sources = defaultdict(set)
+    for topic_id, source_id in Topic.sources.through.objects.filter(
+        topic__in=[t.pk for t in topics]
+    ).values_list("topic_id", "source_id"):
+        topic_sources[topic_id].add(source_id)
     subs = {s.pk: s for s in subscribers}
     reader_sources = {s.pk: {src.pk for src in s.sources.all()} for s in subscribers}
-    index = TopicIndex()
-    # Per topic: its reader, its query, the upvotes a paper needs, the sources it draws from.
-    wants = {}
-    for topic in topics:
-        index.add(topic.pk, topic.query)
-        sub = subs[topic.subscriber_id]
-        wants[topic.pk] = (
-            sub.pk,
-            topic.query,
-            max(topic.min_upvotes, sub.min_upvotes),
-            {src.pk for src in topic.sources.all()} or reader_sources[sub.pk],
-        )
+    run = RunMatches.of(papers)
+    bits = run.bits(topic.query for topic in topics)
+    paper_sources: dict[int, set[int]] = {}
     result: dict[int, dict[int, PaperMatch]] = {s.pk: {} for s in subscribers}
-    for paper in papers:
-        paper_sources = None
-        for hit in index.match(paper_document(paper)):
-            sub_pk, query, min_upvotes, sources = wants[hit.topic_id]
+    for topic in topics:
+        matched = bits[topic.query]
+        if not matched:
+            continue
+        sub = subs[topic.subscriber_id]
+        found = result[sub.pk]
+        min_upvotes = max(topic.min_upvotes, sub.min_upvotes)
+        sources = topic_sources[topic.pk] or reader_sources[sub.pk]
+        for i in bit_indices(matched):
+            paper = papers[i]
             if paper.upvotes < min_upvotes:
                 continue
             if sources:
-                if paper_sources is None:
-                    paper_sources = {src.pk for src in paper.sources.all()}
-                if sources.isdisjoint(paper_sources):
+                if i not in paper_sources:
+                    paper_sources[i] = {src.pk for src in paper.sources.all()}
+                if sources.isdisjoint(paper_sources[i]):
                     continue
-            entry = result[sub_pk].get(paper.pk)
+            score, terms = run.scored(topic.query, i)
+            entry = found.get(paper.pk)
             if entry is None:
-                entry = result[sub_pk][paper.pk] = PaperMatch(paper)
-            entry.score = max(entry.score, hit.match.score)
-            entry.topics.append(query)
-            entry.terms |= hit.match.terms
+                entry = found[paper.pk] = PaperMatch(paper)
+            entry.score = max(entry.score, score)
+            entry.topics.append(topic.query)
+            entry.terms |= terms
     return {
         pk: sorted(found.values(), key=lambda m: (-m.score, -m.paper.upvotes, m.paper.pk))
         for pk, found in result.items()
