@@ -7,6 +7,7 @@ The last line printed is one JSON object of figures. The floor (rendering plus M
 alone, in this process) is measured in the same run on the same data."""
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -198,7 +199,9 @@ def main():
         f"populated {args.subscribers} subscribers in {time.perf_counter() - t0:.1f}s",
         file=sys.stderr,
     )
+    t0 = time.perf_counter()
     floor, message_bytes = measure_floor(args.floor_sample, now)
+    print(f"floor measured in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     print(f"floor: {floor:.0f} digests/s, {message_bytes} bytes per message", file=sys.stderr)
 
     sink = subprocess.Popen(
@@ -245,8 +248,12 @@ def main():
     probe_ids, ids = ids[: args.chunk], ids[args.chunk :]
     with CaptureQueriesContext(connection) as ctx:
         probe = services.digests_send_chunk(subscriber_ids=probe_ids, now=now)
+    probe_run = Digest.objects.filter(subscriber_id=probe_ids[0]).values_list("run_id", flat=True)[
+        0
+    ]
     queries_per_digest = len(ctx.captured_queries) / max(1, len(probe_ids))
 
+    print(f"probe chunk sent; {len(ids)} subscribers to the workers", file=sys.stderr)
     app.conf.task_always_eager = False
     start = time.perf_counter()
     for chunk in services.chunked(ids, args.chunk):
@@ -257,6 +264,7 @@ def main():
         if time.perf_counter() - start > 3600:
             raise SystemExit("the run did not finish within an hour")
     wall = time.perf_counter() - start
+    print(f"run finished in {wall:.1f}s", file=sys.stderr)
 
     peaks = [peak_mb(w.pid) for w in workers]
     for w in workers:
@@ -268,15 +276,18 @@ def main():
     stats = json.loads(stats_file.read_text())
     stats_file.unlink()
 
-    run_digests = Digest.objects.exclude(subscriber_id__in=probe_ids)
-    per_digest = []
-    for run_id in run_digests.values_list("run_id", flat=True).distinct():
-        rows = list(
-            run_digests.filter(run_id=run_id, status="sent").values_list("created_at", "sent_at")
-        )
-        if rows:
-            span = (max(s for _, s in rows) - min(c for c, _ in rows)).total_seconds()
-            per_digest.append(span * 1000 / len(rows))
+    # Time per digest: each chunk's span (first reserved to last sent) over its digests.
+    spans = collections.defaultdict(list)
+    for run_id, created, sent_at in (
+        Digest.objects.filter(status="sent")
+        .exclude(run_id=probe_run)
+        .values_list("run_id", "created_at", "sent_at")
+    ):
+        spans[run_id].append((created, sent_at))
+    per_digest = [
+        (max(s for _, s in rows) - min(c for c, _ in rows)).total_seconds() * 1000 / len(rows)
+        for rows in spans.values()
+    ]
     sent = Digest.objects.filter(status="sent").count()
     doubled = sum(1 for n in stats["recipients"].values() if n > 1)
     result = {
