@@ -188,7 +188,7 @@ def main():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from config.celery import app
+    from config.celery import app, collect_garbage_less_often
     from digest import services, tasks
     from digest.models import Digest
 
@@ -200,6 +200,7 @@ def main():
         file=sys.stderr,
     )
     t0 = time.perf_counter()
+    collect_garbage_less_often()  # as in the workers
     floor, message_bytes = measure_floor(args.floor_sample, now)
     print(f"floor measured in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     print(f"floor: {floor:.0f} digests/s, {message_bytes} bytes per message", file=sys.stderr)
