@@ -46,8 +46,9 @@ from .query import (
 _OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID, _EXCLUDED = -1, -2, -3, -4, -5, -6, -7
 _OPERATORS = {"(": _OPEN, ")": _CLOSE, "OR": _OR, "AND": _AND}
 _SPECIAL = frozenset((_OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID))
-# Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece).
-_PIECE_RE = re.compile(r'[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]+')
+# Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece): a
+# word, a parenthesis, a phrase (maybe with "-" and a field), a word right before a phrase.
+_PIECE_RE = re.compile(r'[^\s()"]++(?!")|[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]++')
 _CURLY = frozenset("“”„")
 _FIELDS = (None, "title", "abstract", "author")
 _TOKEN_SETS = ("text_tokens", "title_tokens", "abstract_tokens", "author_tokens")
@@ -106,10 +107,11 @@ class TopicIndex:
         self._topics: dict[int, Entry] = {}
         self._entries = _Entries()
         self._entries.index = self
-        # Entries by text under their key token; those with several keys apart (they are
-        # evaluated once per batch however many of their keys it has).
-        self._filed: defaultdict[str, dict[str, Entry]] = defaultdict(dict)
-        self._filed_many: defaultdict[str, dict[str, Entry]] = defaultdict(dict)
+        # Entries under their key token; those with several keys apart (they are evaluated once
+        # per batch however many of their keys it has). Lists: a million appends cost less
+        # than a million dict entries, and a topic's removal scans only its key's list.
+        self._filed: defaultdict[str, list[Entry]] = defaultdict(list)
+        self._filed_many: defaultdict[str, list[Entry]] = defaultdict(list)
         # Terms, by id: how to find their papers (see _term_spec), and their keys.
         self._term_ids: dict[tuple, int] = {}
         self._terms: list[tuple] = []
@@ -197,7 +199,7 @@ class TopicIndex:
         filed = self._filed if len(entry[_KEYS]) == 1 else self._filed_many
         for key in entry[_KEYS]:
             under = filed[key]
-            del under[text]
+            del under[next(i for i, filed_entry in enumerate(under) if filed_entry is entry)]
             if not under:
                 del filed[key]
 
@@ -224,23 +226,25 @@ class TopicIndex:
         for key in present & filed.keys():
             under = filed[key]
             evaluated += len(under)
-            for entry in under.values():
-                pos, neg, form = entry[0], entry[1], entry[2]
-                if form is None:
-                    found = -1
-                    for term in pos:
-                        found &= bits[term]
-                    if found:
-                        for term in neg:
-                            found &= ~bits[term]
+            for entry in under:
+                pos = entry[0]
+                if pos is None:
+                    found = _evaluate(entry[2], bits)
                 else:
-                    found = _evaluate(form, bits)
+                    found = bits[pos[0]]
+                    if found and len(pos) > 1:
+                        for term in pos[1:]:
+                            found &= bits[term]
+                    if found and entry[1]:
+                        for term in entry[1]:
+                            found &= ~bits[term]
                 if found:
                     hit((entry, found))
         seen: set[str] = set()
         filed = self._filed_many
         for key in present & filed.keys():
-            for text, entry in filed[key].items():
+            for entry in filed[key]:
+                text = entry[_TEXT]
                 if text not in seen:
                     seen.add(text)
                     evaluated += 1
@@ -291,9 +295,12 @@ class TopicIndex:
             for text in quick
         ]
         known = self._pieces
-        for piece in set(itertools.chain.from_iterable(pieces)).difference(known):
-            self._piece_code(piece)
-        codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
+        try:
+            codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
+        except KeyError:  # new pieces: read each once
+            for piece in set(itertools.chain.from_iterable(pieces)).difference(known):
+                self._piece_code(piece)
+            codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
         positive = [bool(found) and min(found) >= 0 for found in codes]
         texts = list(itertools.compress(quick, positive))
         needed = list(itertools.compress(codes, positive))
@@ -307,7 +314,7 @@ class TopicIndex:
                 excluded.append(tuple(_EXCLUDED - code for code in found if code < 0))
             elif _INVALID in found:
                 self._compile_codes(text, None)
-            else:
+            elif not self._compile_alternatives(text, found):
                 self._compile_codes(text, tuple(code for code in found if code != _NOTHING))
         if not texts:
             return
@@ -321,9 +328,8 @@ class TopicIndex:
         one_key = [len(found) == 1 for found in keys]
         collections.deque(
             map(
-                operator.setitem,
+                list.append,
                 map(self._filed.__getitem__, map(_first, itertools.compress(keys, one_key))),
-                itertools.compress(texts, one_key),
                 itertools.compress(entries, one_key),
             ),
             maxlen=0,
@@ -332,7 +338,37 @@ class TopicIndex:
             for entry in entries:
                 if len(entry[_KEYS]) > 1:
                     for key in entry[_KEYS]:
-                        self._filed_many[key][entry[_TEXT]] = entry
+                        self._filed_many[key].append(entry)
+
+    def _compile_alternatives(self, text: str, codes: tuple[int, ...]) -> bool:
+        """Compile and file the commonest queries with OR (`a OR b`, `(a OR b) c d`: words
+        and phrases, none excluded) quickly; False for any other query."""
+        if codes[0] == _OPEN:
+            if codes.count(_OPEN) != 1 or codes.count(_CLOSE) != 1:
+                return False
+            close = codes.index(_CLOSE)
+            rest = codes[close + 1 :]
+            if rest and min(rest) < 0:
+                return False
+            alternatives = _words_or_words(codes[1:close])
+        else:
+            rest = ()
+            alternatives = _words_or_words(codes)
+        if alternatives is None:
+            return False
+        best = functools.partial(min, key=self._term_rank.__getitem__)
+        keys = self._term_keys[best(rest)] if rest else ()
+        if len(alternatives) == 1:  # "(a b) c"
+            pos = alternatives[0] + rest
+            self._file(text, pos, (), None, self._term_keys[best(pos)])
+            return True
+        form = tuple((alternative, (), ()) for alternative in alternatives)
+        if rest:
+            form = ((rest, (), (form,)),)
+        if len(keys) != 1:
+            keys = self._form_keys(form)
+        self._file(text, None, None, form, keys)
+        return True
 
     def _compile_codes(self, text: str, codes: tuple[int, ...] | None) -> Entry | None:
         if codes and min(codes) >= 0:  # words and phrases, all needed
@@ -353,12 +389,15 @@ class TopicIndex:
             keys = self._form_keys(form)
         else:
             keys = self._term_keys[min(pos, key=self._term_rank.__getitem__)]
+        return self._file(text, pos, neg, form, keys)
+
+    def _file(self, text: str, pos, neg, form, keys: tuple[str, ...]) -> Entry:
         entry = (pos, neg, form, [], keys, text)
         if len(keys) == 1:
-            self._filed[keys[0]][text] = entry
+            self._filed[keys[0]].append(entry)
         else:
             for key in keys:
-                self._filed_many[key][text] = entry
+                self._filed_many[key].append(entry)
         self._entries[text] = entry
         return entry
 
@@ -438,6 +477,21 @@ class TopicIndex:
             options = [term_keys[term] for term in pos] + [self._form_keys(sub) for sub in subs]
             out += min(options, key=len)
         return tuple(dict.fromkeys(out)) if len(out) > 1 else tuple(out)
+
+
+def _words_or_words(codes: tuple[int, ...]) -> list[tuple[int, ...]] | None:
+    """The alternatives of words and phrases (none excluded) between ORs; None for anything
+    else (then the general reading decides)."""
+    alternatives = []
+    start, n = 0, len(codes)
+    while start <= n:
+        end = codes.index(_OR, start) if _OR in codes[start:] else n
+        part = codes[start:end]
+        if not part or min(part) < 0:
+            return None
+        alternatives.append(part)
+        start = end + 1
+    return alternatives
 
 
 def _read_codes(codes: tuple[int, ...]) -> Form | None:
