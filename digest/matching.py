@@ -64,7 +64,6 @@ Form = tuple[AndForm, ...]
 # not, with no form; anything else as its form. Then its topics' ids, keys and text.
 Entry = tuple[tuple[int, ...] | None, tuple[int, ...] | None, Form | None, list, tuple, str]
 _POS, _NEG, _FORM, _TOPICS, _KEYS, _TEXT = range(6)
-_topic_ids = operator.itemgetter(_TOPICS)
 _first = operator.itemgetter(0)
 
 
@@ -104,7 +103,7 @@ class TopicIndex:
     topic of one paper, in topic id order."""
 
     def __init__(self):
-        self._topics: dict[int, Entry] = {}
+        self._topics: dict[int, str] = {}  # topic id → query
         self._entries = _Entries()
         self._entries.index = self
         # Entries under their key token; those with several keys apart (they are evaluated once
@@ -133,7 +132,7 @@ class TopicIndex:
         entry = self._entries[query]
         if entry is not None:
             entry[_TOPICS].append(topic_id)
-            self._topics[topic_id] = entry
+            self._topics[topic_id] = query
 
     def add_many(self, topics: Iterable[tuple[int, str]]) -> None:
         """`add` for each (topic_id, query), for loading many topics at once.
@@ -153,41 +152,40 @@ class TopicIndex:
                 gc.enable()
 
     def _add_many(self, topics: list[tuple[int, str]]) -> None:
-        # Loops in C where it can (map, zip): Python code runs once per distinct query, not
-        # once per topic, and as little as possible even then.
+        # Loops in C where it can (map, zip, deque): Python code runs once per distinct query,
+        # not once per topic, and as little as possible even then.
         ids = list(map(operator.itemgetter(0), topics))
         texts = list(map(operator.itemgetter(1), topics))
-        known = self._entries
-        new = list(dict.fromkeys(texts))
-        if known:
-            new = [text for text in new if text not in known]
-        for start in range(0, len(new), 4096):  # in chunks, that stay in the processor's caches
-            self._compile_many(new[start : start + 4096])
-        entries = list(map(known.get, texts))
-        if not all(entries):  # invalid queries
-            kept = [(i, entry) for i, entry in zip(ids, entries, strict=True) if entry]
-            ids, entries = [i for i, _ in kept], [entry for _, entry in kept]
-        fresh = dict(zip(ids, entries, strict=True))
-        if len(fresh) == len(ids) and self._topics.keys().isdisjoint(fresh):
-            collections.deque(map(list.append, map(_topic_ids, entries), ids), maxlen=0)
-            if self._topics:
-                self._topics.update(fresh)
-            else:
-                self._topics = fresh
+        fresh = dict(zip(ids, texts, strict=True))
+        if len(fresh) < len(ids) or not self._topics.keys().isdisjoint(fresh):
+            for topic_id, text in topics:  # topics that come twice, or were there: as `add` does
+                self.add(topic_id, text)
             return
-        # Some topics come twice, or were there: one at a time, as `add` does.
-        for topic_id, entry in zip(ids, entries, strict=True):
-            if topic_id in self._topics:
-                self.remove(topic_id)
-            entry[_TOPICS].append(topic_id)
-            self._topics[topic_id] = entry
-        for entry in entries:
-            if not entry[_TOPICS] and self._entries.get(entry[_TEXT]) is entry:
-                self._forget(entry)
+        groups: defaultdict[str, list[int]] = defaultdict(list)  # query → topic ids
+        collections.deque(map(list.append, map(groups.__getitem__, texts), ids), maxlen=0)
+        known = self._entries
+        new = list(groups)
+        if known:
+            for text in [text for text in new if text in known]:
+                known[text][_TOPICS].extend(groups[text])
+            new = [text for text in new if text not in known]
+        expected = len(known) + len(new)
+        for start in range(0, len(new), 4096):  # in chunks, that stay in the processor's caches
+            self._compile_many(new[start : start + 4096], groups)
+        if len(known) < expected:  # invalid queries
+            for text in new:
+                if text not in known:
+                    for topic_id in groups[text]:
+                        del fresh[topic_id]
+        if self._topics:
+            self._topics.update(fresh)
+        else:
+            self._topics = fresh
 
     def remove(self, topic_id: int) -> None:
-        entry = self._topics.pop(topic_id, None)
-        if entry is not None:
+        text = self._topics.pop(topic_id, None)
+        if text is not None:
+            entry = self._entries[text]
             entry[_TOPICS].remove(topic_id)
             if not entry[_TOPICS]:
                 self._forget(entry)
@@ -276,7 +274,7 @@ class TopicIndex:
             self._pieces.clear()
         return self._compile_codes(text, self._codes(text))
 
-    def _compile_many(self, texts: list[str]) -> None:
+    def _compile_many(self, texts: list[str], groups: dict[str, list[int]]) -> None:
         """`_compile` for many new distinct queries: the commonest ones (conjunctions of words
         and phrases, maybe some excluded) in bulk, with loops in C (map, zip, compress)."""
         if len(self._pieces) > 200_000:
@@ -289,7 +287,8 @@ class TopicIndex:
         ]
         if len(quick) < len(texts):
             for text in set(texts).difference(quick):
-                self._compile(text)
+                if entry := self._compile(text):
+                    entry[_TOPICS].extend(groups[text])
         pieces = [
             _PIECE_RE.findall(text) if '"' in text or "(" in text or ")" in text else text.split()
             for text in quick
@@ -313,16 +312,19 @@ class TopicIndex:
                 needed.append(tuple(code for code in found if code >= 0))
                 excluded.append(tuple(_EXCLUDED - code for code in found if code < 0))
             elif _INVALID in found:
-                self._compile_codes(text, None)
-            elif not self._compile_alternatives(text, found):
-                self._compile_codes(text, tuple(code for code in found if code != _NOTHING))
+                self._compile_codes(text, None, groups[text])
+            elif not self._compile_alternatives(text, found, groups[text]):
+                found = tuple(code for code in found if code != _NOTHING)
+                self._compile_codes(text, found, groups[text])
         if not texts:
             return
         best = functools.partial(min, key=self._term_rank.__getitem__)
         keys = list(map(self._term_keys.__getitem__, map(best, needed)))
         nothing = itertools.repeat(None)
         entries = list(
-            zip(needed, excluded, nothing, [[] for _ in texts], keys, texts, strict=False)
+            zip(
+                needed, excluded, nothing, map(groups.__getitem__, texts), keys, texts, strict=False
+            )
         )
         self._entries.update(zip(texts, entries, strict=True))
         one_key = [len(found) == 1 for found in keys]
@@ -340,7 +342,7 @@ class TopicIndex:
                     for key in entry[_KEYS]:
                         self._filed_many[key].append(entry)
 
-    def _compile_alternatives(self, text: str, codes: tuple[int, ...]) -> bool:
+    def _compile_alternatives(self, text: str, codes: tuple[int, ...], topic_ids: list) -> bool:
         """Compile and file the commonest queries with OR (`a OR b`, `(a OR b) c d`: words
         and phrases, none excluded) quickly; False for any other query."""
         if codes[0] == _OPEN:
@@ -360,17 +362,19 @@ class TopicIndex:
         keys = self._term_keys[best(rest)] if rest else ()
         if len(alternatives) == 1:  # "(a b) c"
             pos = alternatives[0] + rest
-            self._file(text, pos, (), None, self._term_keys[best(pos)])
+            self._file(text, pos, (), None, self._term_keys[best(pos)], topic_ids)
             return True
         form = tuple((alternative, (), ()) for alternative in alternatives)
         if rest:
             form = ((rest, (), (form,)),)
         if len(keys) != 1:
             keys = self._form_keys(form)
-        self._file(text, None, None, form, keys)
+        self._file(text, None, None, form, keys, topic_ids)
         return True
 
-    def _compile_codes(self, text: str, codes: tuple[int, ...] | None) -> Entry | None:
+    def _compile_codes(
+        self, text: str, codes: tuple[int, ...] | None, topic_ids: list | None = None
+    ) -> Entry | None:
         if codes and min(codes) >= 0:  # words and phrases, all needed
             pos, neg, form = codes, (), None
         else:
@@ -389,10 +393,10 @@ class TopicIndex:
             keys = self._form_keys(form)
         else:
             keys = self._term_keys[min(pos, key=self._term_rank.__getitem__)]
-        return self._file(text, pos, neg, form, keys)
+        return self._file(text, pos, neg, form, keys, [] if topic_ids is None else topic_ids)
 
-    def _file(self, text: str, pos, neg, form, keys: tuple[str, ...]) -> Entry:
-        entry = (pos, neg, form, [], keys, text)
+    def _file(self, text: str, pos, neg, form, keys: tuple[str, ...], topic_ids: list) -> Entry:
+        entry = (pos, neg, form, topic_ids, keys, text)
         if len(keys) == 1:
             self._filed[keys[0]].append(entry)
         else:
@@ -829,8 +833,7 @@ class BatchMatch:
         """The bitset of the papers a topic matches (0 for none, or an unknown topic)."""
         if self._by_text is None:
             self._by_text = {entry[_TEXT]: bits for entry, bits in self.hits}
-        entry = self.index._topics.get(topic_id)
-        return 0 if entry is None else self._by_text.get(entry[_TEXT], 0)
+        return self._by_text.get(self.index._topics.get(topic_id), 0)
 
     def papers(self, topic_id: int) -> list[int]:
         """The indices in docs of the papers a topic matches, in order."""
@@ -840,7 +843,7 @@ class BatchMatch:
         """How a topic matched docs[paper] (score and terms worked out when read), or None."""
         if not self.topic_bits(topic_id) >> paper & 1:
             return None
-        source = _Source(self.index, self.index._topics[topic_id][_TEXT])
+        source = _Source(self.index, self.index._topics[topic_id])
         return Match(source=source, doc=self.docs[paper])
 
     def by_paper(self) -> list[list[tuple[Sequence[int], Match]]]:
