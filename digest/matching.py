@@ -95,6 +95,15 @@ class _Entries(dict):
         return self.index._compile(text)
 
 
+class _Pieces(dict):
+    """A query piece → its code, read when first asked for."""
+
+    __slots__ = ("index",)
+
+    def __missing__(self, piece: str) -> int:
+        return self.index._piece_code(piece)
+
+
 class TopicIndex:
     """Topics compiled once, then matched a batch of papers at a time.
 
@@ -120,7 +129,8 @@ class TopicIndex:
         self._grams: set[tuple[str, ...]] = set()
         self._gram_starts: set[str] = set()
         self._gram_prefixes: set[tuple[str, ...]] = set()
-        self._pieces: dict[str, int] = {}  # a query piece's code (terms recur in queries)
+        self._pieces = _Pieces()  # a query piece's code (terms recur in queries)
+        self._pieces.index = self
         self._parsed: dict[str, Query] = {}
 
     def __len__(self):
@@ -293,13 +303,8 @@ class TopicIndex:
             _PIECE_RE.findall(text) if '"' in text or "(" in text or ")" in text else text.split()
             for text in quick
         ]
-        known = self._pieces
-        try:
-            codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
-        except KeyError:  # new pieces: read each once
-            for piece in set(itertools.chain.from_iterable(pieces)).difference(known):
-                self._piece_code(piece)
-            codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
+        read = itertools.repeat(self._pieces.__getitem__)
+        codes = list(map(tuple, map(map, read, pieces)))
         positive = [bool(found) and min(found) >= 0 for found in codes]
         texts = list(itertools.compress(quick, positive))
         needed = list(itertools.compress(codes, positive))
@@ -345,6 +350,8 @@ class TopicIndex:
     def _compile_alternatives(self, text: str, codes: tuple[int, ...], topic_ids: list) -> bool:
         """Compile and file the commonest queries with OR (`a OR b`, `(a OR b) c d`: words
         and phrases, none excluded) quickly; False for any other query."""
+        if not codes:
+            return False
         if codes[0] == _OPEN:
             if codes.count(_OPEN) != 1 or codes.count(_CLOSE) != 1:
                 return False
@@ -358,17 +365,22 @@ class TopicIndex:
             alternatives = _words_or_words(codes)
         if alternatives is None:
             return False
-        best = functools.partial(min, key=self._term_rank.__getitem__)
-        keys = self._term_keys[best(rest)] if rest else ()
+        rank, term_keys = self._term_rank.__getitem__, self._term_keys
         if len(alternatives) == 1:  # "(a b) c"
             pos = alternatives[0] + rest
-            self._file(text, pos, (), None, self._term_keys[best(pos)], topic_ids)
+            self._file(text, pos, (), None, term_keys[min(pos, key=rank)], topic_ids)
             return True
-        form = tuple((alternative, (), ()) for alternative in alternatives)
+        form = tuple([(alternative, (), ()) for alternative in alternatives])
+        keys = term_keys[min(rest, key=rank)] if rest else ()
         if rest:
             form = ((rest, (), (form,)),)
         if len(keys) != 1:
-            keys = self._form_keys(form)
+            keys = []
+            for alternative in alternatives:
+                keys += term_keys[min(alternative, key=rank)]
+            keys = tuple(dict.fromkeys(keys))
+            if rest:
+                keys = min(keys, term_keys[min(rest, key=rank)], key=len)
         self._file(text, None, None, form, keys, topic_ids)
         return True
 
@@ -418,10 +430,7 @@ class TopicIndex:
                 return None  # an unclosed quote
         else:
             pieces = text.split()
-        try:
-            codes = tuple(map(self._pieces.__getitem__, pieces))
-        except KeyError:
-            codes = tuple(map(self._piece_code, pieces))
+        codes = tuple(map(self._pieces.__getitem__, pieces))
         if codes and min(codes) >= 0:
             return codes
         if _INVALID in codes:
@@ -429,9 +438,6 @@ class TopicIndex:
         return tuple(code for code in codes if code != _NOTHING)
 
     def _piece_code(self, piece: str) -> int:
-        code = self._pieces.get(piece)
-        if code is not None:
-            return code
         code = _OPERATORS.get(piece)
         if code is None:
             try:
@@ -486,16 +492,16 @@ class TopicIndex:
 def _words_or_words(codes: tuple[int, ...]) -> list[tuple[int, ...]] | None:
     """The alternatives of words and phrases (none excluded) between ORs; None for anything
     else (then the general reading decides)."""
+    if not codes or min(codes) < _OR or _OPEN in codes or _CLOSE in codes:
+        return None  # AND, exclusions, punctuation
     alternatives = []
-    start, n = 0, len(codes)
-    while start <= n:
-        end = codes.index(_OR, start) if _OR in codes[start:] else n
-        part = codes[start:end]
-        if not part or min(part) < 0:
-            return None
-        alternatives.append(part)
-        start = end + 1
-    return alternatives
+    start = 0
+    for at, code in enumerate(codes):
+        if code == _OR:
+            alternatives.append(codes[start:at])
+            start = at + 1
+    alternatives.append(codes[start:])
+    return None if () in alternatives else alternatives
 
 
 def _read_codes(codes: tuple[int, ...]) -> Form | None:

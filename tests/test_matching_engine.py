@@ -357,6 +357,29 @@ def test_a_paper_only_costs_the_topics_its_tokens_point_to():
     assert index.match_batch([doc]).evaluated == 4, "only the topics filed under its tokens"
 
 
+ODD_QUERIES = [
+    *["( ) a", "() a", "(a OR) b", "(OR a) b", "(a OR b)", "(a OR b) -c", "a OR b OR", "OR a"],
+    *["(a OR b) c", "(a b) c", "(a-b OR c) d", "x OR pre-training", "(pre-training OR x) y"],
+    *["&", "", "  ", '"a b', 'a "b c" "', "((a))", "(a) OR (b)", "a AND", "-a", "a & -b"],
+    *["title:(a)", 'title:"a b" c', "x:y", "“a b”", "a\x00b", "-title:a b", "c" * 301],
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(ODD_QUERIES), max_size=12), st.lists(papers, max_size=3))
+def test_loading_in_bulk_is_adding_one_by_one(texts_, docs):
+    bulk, one_by_one = TopicIndex(), TopicIndex()
+    bulk.add_many(enumerate(texts_))
+    for i, text in enumerate(texts_):
+        one_by_one.add(i, text)
+    assert bulk._topics == one_by_one._topics
+    assert {i for i, text in enumerate(texts_) if parsed_or_none(text)} == set(bulk._topics)
+    batch_docs = [document_for(title=t, abstract=a, authors=au) for t, a, au in docs]
+    assert sorted(bulk.match_batch(batch_docs).queries()) == sorted(
+        one_by_one.match_batch(batch_docs).queries()
+    )
+
+
 def forbid_tree_walks(monkeypatch) -> None:
     def forbidden(self, doc):
         raise AssertionError("a parse tree was walked")
