@@ -643,15 +643,20 @@ def _evaluate(form: Form, bits) -> int:
     """The bitset of the papers a form matches."""
     out = 0
     for pos, neg, subs in form:
-        found = -1
-        for term in pos:
-            found &= bits[term]
-        for sub in subs:
-            if not found:
-                break
-            found &= _evaluate(sub, bits)
-        for term in neg:
-            found &= ~bits[term]
+        if pos:
+            found = bits[pos[0]]
+            for term in pos[1:]:
+                found &= bits[term]
+        else:
+            found = -1
+        if subs:
+            for sub in subs:
+                if not found:
+                    break
+                found &= _evaluate(sub, bits)
+        if neg and found:
+            for term in neg:
+                found &= ~bits[term]
         out |= found
     return out
 
