@@ -64,7 +64,8 @@ Form = tuple[AndForm, ...]
 # not, with no form; anything else as its form. Then its topics' ids, keys and text.
 Entry = tuple[tuple[int, ...] | None, tuple[int, ...] | None, Form | None, list, tuple, str]
 _POS, _NEG, _FORM, _TOPICS, _KEYS, _TEXT = range(6)
-_first = operator.itemgetter(0)
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
+_topics_of = operator.itemgetter(_TOPICS)
 
 
 class TopicMatch(NamedTuple):
@@ -765,10 +766,10 @@ class _Batch:
             starts = index._gram_starts
             for i, doc in enumerate(self.docs):
                 bit = 1 << i
-                get = tokens.get
                 field_tokens = getattr(doc, attribute)
-                for token in field_tokens:
-                    tokens[token] = get(token, 0) | bit
+                had = map(tokens.get, field_tokens, itertools.repeat(0))
+                now = map(operator.or_, had, itertools.repeat(bit))
+                tokens.update(zip(field_tokens, now, strict=True))
                 if not starts.isdisjoint(field_tokens):
                     get = grams.get
                     for gram in _grams_in(doc.graphs[where - 1], index):
@@ -838,7 +839,9 @@ class BatchMatch:
 
     def count(self) -> int:
         """The number of (topic, paper) matches."""
-        return sum(len(entry[_TOPICS]) * bits.bit_count() for entry, bits in self.hits)
+        entries = map(_first, self.hits)
+        papers = map(int.bit_count, map(_second, self.hits))
+        return sum(map(operator.mul, map(len, map(_topics_of, entries)), papers))
 
     def topic_bits(self, topic_id: int) -> int:
         """The bitset of the papers a topic matches (0 for none, or an unknown topic)."""
