@@ -5,10 +5,12 @@ verifies the topics a paper's tokens point to."""
 import html
 import itertools
 import re
+from unittest import mock
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from digest import matching
 from digest.matching import TopicIndex, TopicMatch, _or_form, _read_codes
 from digest.query import (
     And,
@@ -196,6 +198,8 @@ def test_a_batch_agrees_with_a_plain_evaluation_for_every_topic_and_paper(
         current = {i: q for i, q in current.items() if q is not None}
         batch_docs = [document_for(title=t, abstract=a, authors=au) for t, a, au in docs]
         batch = index.match_batch(batch_docs)
+        with mock.patch.object(matching, "_EAGER", 1):  # every term's bitset at once
+            assert sorted(index.match_batch(batch_docs).queries()) == sorted(batch.queries())
         assert len(index) == len(current)
         expected_count = 0
         for i in range(15):
