@@ -225,6 +225,17 @@ class TopicIndex:
         """Every distinct query that matches some of `docs`, with the bitset of the papers it
         matches (bit i: docs[i]). Cost: the papers' tokens, the terms and the queries filed
         under those tokens; not the number of topics."""
+        # The cyclic garbage collector would scan the batch's hits (and entries not loaded in bulk)
+        # again and again as the hits are made; nothing made here forms a cycle.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._match_batch(docs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _match_batch(self, docs: Sequence[Document]) -> "BatchMatch":
         batch = _Batch(self, docs)
         bits = batch.bits
         present: set[str] = set().union(*(doc.tokens for doc in docs))
