@@ -52,6 +52,7 @@ _PIECE_RE = re.compile(r'[^\s()"]++(?!")|[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]+
 _CURLY = frozenset("“”„")
 _FIELDS = (None, "title", "abstract", "author")
 _TOKEN_SETS = ("text_tokens", "title_tokens", "abstract_tokens", "author_tokens")
+_CHUNK = 4096  # distinct queries compiled together in a bulk load
 _SPELLINGS = 16  # a phrase with more spellings (hyphenated words) than this is verified
 
 # A query's form: alternatives (OR) of conjunctions, each (terms that must occur, terms that
@@ -181,8 +182,8 @@ class TopicIndex:
                 known[text][_TOPICS].extend(groups[text])
             new = [text for text in new if text not in known]
         expected = len(known) + len(new)
-        for start in range(0, len(new), 4096):  # in chunks, that stay in the processor's caches
-            self._compile_many(new[start : start + 4096], groups)
+        for start in range(0, len(new), _CHUNK):  # in chunks, that stay in the processor's caches
+            self._compile_many(new[start : start + _CHUNK], groups)
         if len(known) < expected:  # invalid queries
             for text in new:
                 if text not in known:
