@@ -806,8 +806,19 @@ def _grams_in(graph, index: TopicIndex) -> set[tuple[str, ...]]:
     """The n-grams of a field's token graph that the index's terms need."""
     seq, concats = graph
     starts, prefixes, wanted = index._gram_starts, index._gram_prefixes, index._grams
-    if starts.isdisjoint(seq) and not concats:
-        return set()
+    if not concats:  # no hyphenated word: paths are runs of consecutive tokens
+        found = set()
+        for at in itertools.compress(itertools.count(), map(starts.__contains__, seq)):
+            path = (seq[at],)
+            for token in seq[at + 1 : at + MAX_NGRAM]:
+                if token is None:
+                    break
+                path = (*path, token)
+                if path in wanted:
+                    found.add(path)
+                if path not in prefixes:
+                    break
+        return found
     after: dict[int, list[tuple[str, int]]] = {}
     for token, start, end in concats:
         after.setdefault(start, []).append((token, end))
