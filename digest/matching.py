@@ -46,6 +46,7 @@ from .query import (
 _OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID, _EXCLUDED = -1, -2, -3, -4, -5, -6, -7
 _OPERATORS = {"(": _OPEN, ")": _CLOSE, "OR": _OR, "AND": _AND}
 _SPECIAL = frozenset((_OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID))
+_NEEDED, _EXCLUDING = (0).__le__, _EXCLUDED.__ge__  # which codes are terms, excluded terms
 # Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece): a
 # word, a parenthesis, a phrase (maybe with "-" and a field), a word right before a phrase.
 _PIECE_RE = re.compile(r'[^\s()"]++(?!")|[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]++')
@@ -327,12 +328,12 @@ class TopicIndex:
                 continue
             if found and _SPECIAL.isdisjoint(found) and max(found) >= 0:
                 texts.append(text)
-                needed.append(tuple(code for code in found if code >= 0))
-                excluded.append(tuple(_EXCLUDED - code for code in found if code < 0))
+                needed.append(tuple(filter(_NEEDED, found)))
+                excluded.append(tuple(map(_EXCLUDED.__sub__, filter(_EXCLUDING, found))))
             elif _INVALID in found:
                 self._compile_codes(text, None, groups[text])
             elif not self._compile_alternatives(text, found, groups[text]):
-                found = tuple(code for code in found if code != _NOTHING)
+                found = tuple(filter(_NOTHING.__ne__, found))
                 self._compile_codes(text, found, groups[text])
         if not texts:
             return
@@ -365,6 +366,29 @@ class TopicIndex:
         and phrases, none excluded) quickly; False for any other query."""
         if not codes:
             return False
+        rank, term_keys = self._term_rank.__getitem__, self._term_keys
+        n = len(codes)
+        if n == 3 and codes[1] == _OR and codes[0] >= 0 and codes[2] >= 0:  # a OR b
+            form = (((codes[0],), (), ()), ((codes[2],), (), ()))
+            keys = tuple(dict.fromkeys(term_keys[codes[0]] + term_keys[codes[2]]))
+            self._file(text, None, None, form, keys, topic_ids)
+            return True
+        if (
+            n > 5
+            and codes[0] == _OPEN
+            and codes[2] == _OR
+            and codes[4] == _CLOSE
+            and min(codes[5:]) >= 0
+            and codes[1] >= 0
+            and codes[3] >= 0
+        ):  # (a OR b) c d
+            rest = codes[5:]
+            form = ((rest, (), ((((codes[1],), (), ()), ((codes[3],), (), ())),)),)
+            keys = term_keys[min(rest, key=rank)]
+            if len(keys) != 1:
+                keys = self._form_keys(form)
+            self._file(text, None, None, form, keys, topic_ids)
+            return True
         if codes[0] == _OPEN:
             if codes.count(_OPEN) != 1 or codes.count(_CLOSE) != 1:
                 return False
@@ -378,7 +402,6 @@ class TopicIndex:
             alternatives = _words_or_words(codes)
         if alternatives is None:
             return False
-        rank, term_keys = self._term_rank.__getitem__, self._term_keys
         if len(alternatives) == 1:  # "(a b) c"
             pos = alternatives[0] + rest
             self._file(text, pos, (), None, term_keys[min(pos, key=rank)], topic_ids)
