@@ -262,17 +262,16 @@ class TopicIndex:
                             found &= ~bits[term]
                 if found:
                     hit((entry, found))
-        seen: set[str] = set()
+        # Entries with several keys, each once (by identity: entries are unique per query).
         filed = self._filed_many
-        for key in present & filed.keys():
-            for entry in filed[key]:
-                text = entry[_TEXT]
-                if text not in seen:
-                    seen.add(text)
-                    evaluated += 1
-                    form = entry[_FORM] or ((entry[_POS], entry[_NEG], ()),)
-                    if found := _evaluate(form, bits):
-                        hit((entry, found))
+        lists = [filed[key] for key in present & filed.keys()]
+        entries = itertools.chain.from_iterable(lists)
+        unique = dict(zip(map(id, entries), itertools.chain.from_iterable(lists), strict=True))
+        evaluated += len(unique)
+        for entry in unique.values():
+            form = entry[_FORM] or ((entry[_POS], entry[_NEG], ()),)
+            if found := _evaluate(form, bits):
+                hit((entry, found))
         return BatchMatch(self, docs, hits, evaluated)
 
     def match(self, doc: Document) -> Iterator[TopicMatch]:
