@@ -302,11 +302,16 @@ class TopicIndex:
         and phrases, maybe some excluded) in bulk, with loops in C (map, zip, compress)."""
         if len(self._pieces) > 200_000:
             self._pieces.clear()
-        # An odd number of quotes leaves one unclosed (the lexers pair them in order).
+        # An odd number of quotes leaves one unclosed (the lexers pair them in order). Empty
+        # queries, and queries of spaces only, are left to the parser too.
         quick = [
             text
             for text in texts
-            if text.isascii() and len(text) <= MAX_QUERY_LENGTH and not text.count('"') & 1
+            if text.isascii()
+            and len(text) <= MAX_QUERY_LENGTH
+            and not text.count('"') & 1
+            and text
+            and not text.isspace()
         ]
         if len(quick) < len(texts):
             for text in set(texts).difference(quick):
@@ -318,7 +323,7 @@ class TopicIndex:
         ]
         read = itertools.repeat(self._pieces.__getitem__)
         codes = list(map(tuple, map(map, read, pieces)))
-        positive = [bool(found) and min(found) >= 0 for found in codes]
+        positive = list(map(_NEEDED, map(min, codes)))
         texts = list(itertools.compress(quick, positive))
         needed = list(itertools.compress(codes, positive))
         excluded: list[tuple[int, ...]] = [()] * len(texts)
