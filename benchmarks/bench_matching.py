@@ -5,10 +5,11 @@ plus ../shared/fixtures when it is beside the clone): 1 to 4 words, about 30% wi
 10% with OR, 5% with an exclusion, 5% field-scoped. Papers are the recorded ones, then new ones
 recombined from their sentences, so word statistics stay those of real papers.
 
-Measured: the time to compile the topics into the index, the time to match every paper, the
-peak memory of the process, and the speed-up over the naive loop (every topic evaluated on every
-paper) timed on a sample of the topics in the same run, whose results must equal the index's.
-The last line printed is one JSON object.
+Measured: the time to compile the topics into the index, the time to match every paper (read
+into documents, then matched in one batch: each matching distinct query with the bitset of its
+papers, which is every (topic, paper) match), the peak memory of the process, and the speed-up
+over the naive loop (every topic evaluated on every paper) timed on a sample of the topics in
+the same run, whose results must equal the index's. The last line printed is one JSON object.
 
     .venv/bin/python benchmarks/bench_matching.py [--topics 1000000] [--papers 1000]
 """

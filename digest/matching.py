@@ -46,11 +46,14 @@ from .query import (
 _OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID, _EXCLUDED = -1, -2, -3, -4, -5, -6, -7
 _OPERATORS = {"(": _OPEN, ")": _CLOSE, "OR": _OR, "AND": _AND}
 _SPECIAL = frozenset((_OPEN, _CLOSE, _OR, _AND, _NOTHING, _INVALID))
-# Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece).
-_PIECE_RE = re.compile(r'[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]+')
+_NEEDED, _EXCLUDING = (0).__le__, _EXCLUDED.__ge__  # which codes are terms, excluded terms
+# Pieces as the parser's lexer reads them (valid when each '"' belongs to a phrase piece): a
+# word, a parenthesis, a phrase (maybe with "-" and a field), a word right before a phrase.
+_PIECE_RE = re.compile(r'[^\s()"]++(?!")|[()]|-?(?:[^\W\d_]+:)?"[^"]*"|[^\s()"]++')
 _CURLY = frozenset("“”„")
 _FIELDS = (None, "title", "abstract", "author")
 _TOKEN_SETS = ("text_tokens", "title_tokens", "abstract_tokens", "author_tokens")
+_CHUNK = 4096  # distinct queries compiled together in a bulk load
 _SPELLINGS = 16  # a phrase with more spellings (hyphenated words) than this is verified
 
 # A query's form: alternatives (OR) of conjunctions, each (terms that must occur, terms that
@@ -63,8 +66,8 @@ Form = tuple[AndForm, ...]
 # not, with no form; anything else as its form. Then its topics' ids, keys and text.
 Entry = tuple[tuple[int, ...] | None, tuple[int, ...] | None, Form | None, list, tuple, str]
 _POS, _NEG, _FORM, _TOPICS, _KEYS, _TEXT = range(6)
-_topic_ids = operator.itemgetter(_TOPICS)
-_first = operator.itemgetter(0)
+_first, _second = operator.itemgetter(0), operator.itemgetter(1)
+_topics_of = operator.itemgetter(_TOPICS)
 
 
 class TopicMatch(NamedTuple):
@@ -95,6 +98,15 @@ class _Entries(dict):
         return self.index._compile(text)
 
 
+class _Pieces(dict):
+    """A query piece → its code, read when first asked for."""
+
+    __slots__ = ("index",)
+
+    def __missing__(self, piece: str) -> int:
+        return self.index._piece_code(piece)
+
+
 class TopicIndex:
     """Topics compiled once, then matched a batch of papers at a time.
 
@@ -103,13 +115,14 @@ class TopicIndex:
     topic of one paper, in topic id order."""
 
     def __init__(self):
-        self._topics: dict[int, Entry] = {}
+        self._topics: dict[int, str] = {}  # topic id → query
         self._entries = _Entries()
         self._entries.index = self
-        # Entries by text under their key token; those with several keys apart (they are
-        # evaluated once per batch however many of their keys it has).
-        self._filed: defaultdict[str, dict[str, Entry]] = defaultdict(dict)
-        self._filed_many: defaultdict[str, dict[str, Entry]] = defaultdict(dict)
+        # Entries under their key token; those with several keys apart (they are evaluated once
+        # per batch however many of their keys it has). Lists: a million appends cost less
+        # than a million dict entries, and a topic's removal scans only its key's list.
+        self._filed: defaultdict[str, list[Entry]] = defaultdict(list)
+        self._filed_many: defaultdict[str, list[Entry]] = defaultdict(list)
         # Terms, by id: how to find their papers (see _term_spec), and their keys.
         self._term_ids: dict[tuple, int] = {}
         self._terms: list[tuple] = []
@@ -119,7 +132,8 @@ class TopicIndex:
         self._grams: set[tuple[str, ...]] = set()
         self._gram_starts: set[str] = set()
         self._gram_prefixes: set[tuple[str, ...]] = set()
-        self._pieces: dict[str, int] = {}  # a query piece's code (terms recur in queries)
+        self._pieces = _Pieces()  # a query piece's code (terms recur in queries)
+        self._pieces.index = self
         self._parsed: dict[str, Query] = {}
 
     def __len__(self):
@@ -131,7 +145,7 @@ class TopicIndex:
         entry = self._entries[query]
         if entry is not None:
             entry[_TOPICS].append(topic_id)
-            self._topics[topic_id] = entry
+            self._topics[topic_id] = query
 
     def add_many(self, topics: Iterable[tuple[int, str]]) -> None:
         """`add` for each (topic_id, query), for loading many topics at once.
@@ -151,41 +165,40 @@ class TopicIndex:
                 gc.enable()
 
     def _add_many(self, topics: list[tuple[int, str]]) -> None:
-        # Loops in C where it can (map, zip): Python code runs once per distinct query, not
-        # once per topic, and as little as possible even then.
+        # Loops in C where it can (map, zip, deque): Python code runs once per distinct query,
+        # not once per topic, and as little as possible even then.
         ids = list(map(operator.itemgetter(0), topics))
         texts = list(map(operator.itemgetter(1), topics))
-        known = self._entries
-        new = list(dict.fromkeys(texts))
-        if known:
-            new = [text for text in new if text not in known]
-        for start in range(0, len(new), 4096):  # in chunks, that stay in the processor's caches
-            self._compile_many(new[start : start + 4096])
-        entries = list(map(known.get, texts))
-        if not all(entries):  # invalid queries
-            kept = [(i, entry) for i, entry in zip(ids, entries, strict=True) if entry]
-            ids, entries = [i for i, _ in kept], [entry for _, entry in kept]
-        fresh = dict(zip(ids, entries, strict=True))
-        if len(fresh) == len(ids) and self._topics.keys().isdisjoint(fresh):
-            collections.deque(map(list.append, map(_topic_ids, entries), ids), maxlen=0)
-            if self._topics:
-                self._topics.update(fresh)
-            else:
-                self._topics = fresh
+        fresh = dict(zip(ids, texts, strict=True))
+        if len(fresh) < len(ids) or not self._topics.keys().isdisjoint(fresh):
+            for topic_id, text in topics:  # topics that come twice, or were there: as `add` does
+                self.add(topic_id, text)
             return
-        # Some topics come twice, or were there: one at a time, as `add` does.
-        for topic_id, entry in zip(ids, entries, strict=True):
-            if topic_id in self._topics:
-                self.remove(topic_id)
-            entry[_TOPICS].append(topic_id)
-            self._topics[topic_id] = entry
-        for entry in entries:
-            if not entry[_TOPICS] and self._entries.get(entry[_TEXT]) is entry:
-                self._forget(entry)
+        groups: defaultdict[str, list[int]] = defaultdict(list)  # query → topic ids
+        collections.deque(map(list.append, map(groups.__getitem__, texts), ids), maxlen=0)
+        known = self._entries
+        new = list(groups)
+        if known:
+            for text in [text for text in new if text in known]:
+                known[text][_TOPICS].extend(groups[text])
+            new = [text for text in new if text not in known]
+        expected = len(known) + len(new)
+        for start in range(0, len(new), _CHUNK):  # in chunks, that stay in the processor's caches
+            self._compile_many(new[start : start + _CHUNK], groups)
+        if len(known) < expected:  # invalid queries
+            for text in new:
+                if text not in known:
+                    for topic_id in groups[text]:
+                        del fresh[topic_id]
+        if self._topics:
+            self._topics.update(fresh)
+        else:
+            self._topics = fresh
 
     def remove(self, topic_id: int) -> None:
-        entry = self._topics.pop(topic_id, None)
-        if entry is not None:
+        text = self._topics.pop(topic_id, None)
+        if text is not None:
+            entry = self._entries[text]
             entry[_TOPICS].remove(topic_id)
             if not entry[_TOPICS]:
                 self._forget(entry)
@@ -197,7 +210,7 @@ class TopicIndex:
         filed = self._filed if len(entry[_KEYS]) == 1 else self._filed_many
         for key in entry[_KEYS]:
             under = filed[key]
-            del under[text]
+            del under[next(i for i, filed_entry in enumerate(under) if filed_entry is entry)]
             if not under:
                 del filed[key]
 
@@ -214,6 +227,17 @@ class TopicIndex:
         """Every distinct query that matches some of `docs`, with the bitset of the papers it
         matches (bit i: docs[i]). Cost: the papers' tokens, the terms and the queries filed
         under those tokens; not the number of topics."""
+        # The cyclic garbage collector would scan the batch's hits (and entries not loaded in bulk)
+        # again and again as the hits are made; nothing made here forms a cycle.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._match_batch(docs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _match_batch(self, docs: Sequence[Document]) -> "BatchMatch":
         batch = _Batch(self, docs)
         bits = batch.bits
         present: set[str] = set().union(*(doc.tokens for doc in docs))
@@ -224,29 +248,30 @@ class TopicIndex:
         for key in present & filed.keys():
             under = filed[key]
             evaluated += len(under)
-            for entry in under.values():
-                pos, neg, form = entry[0], entry[1], entry[2]
-                if form is None:
-                    found = -1
-                    for term in pos:
-                        found &= bits[term]
-                    if found:
-                        for term in neg:
-                            found &= ~bits[term]
+            for entry in under:
+                pos = entry[0]
+                if pos is None:
+                    found = _evaluate(entry[2], bits)
                 else:
-                    found = _evaluate(form, bits)
+                    found = bits[pos[0]]
+                    if found and len(pos) > 1:
+                        for term in pos[1:]:
+                            found &= bits[term]
+                    if found and entry[1]:
+                        for term in entry[1]:
+                            found &= ~bits[term]
                 if found:
                     hit((entry, found))
-        seen: set[str] = set()
+        # Entries with several keys, each once (by identity: entries are unique per query).
         filed = self._filed_many
-        for key in present & filed.keys():
-            for text, entry in filed[key].items():
-                if text not in seen:
-                    seen.add(text)
-                    evaluated += 1
-                    form = entry[_FORM] or ((entry[_POS], entry[_NEG], ()),)
-                    if found := _evaluate(form, bits):
-                        hit((entry, found))
+        lists = [filed[key] for key in present & filed.keys()]
+        entries = itertools.chain.from_iterable(lists)
+        unique = dict(zip(map(id, entries), itertools.chain.from_iterable(lists), strict=True))
+        evaluated += len(unique)
+        for entry in unique.values():
+            form = entry[_FORM] or ((entry[_POS], entry[_NEG], ()),)
+            if found := _evaluate(form, bits):
+                hit((entry, found))
         return BatchMatch(self, docs, hits, evaluated)
 
     def match(self, doc: Document) -> Iterator[TopicMatch]:
@@ -272,29 +297,33 @@ class TopicIndex:
             self._pieces.clear()
         return self._compile_codes(text, self._codes(text))
 
-    def _compile_many(self, texts: list[str]) -> None:
+    def _compile_many(self, texts: list[str], groups: dict[str, list[int]]) -> None:
         """`_compile` for many new distinct queries: the commonest ones (conjunctions of words
         and phrases, maybe some excluded) in bulk, with loops in C (map, zip, compress)."""
         if len(self._pieces) > 200_000:
             self._pieces.clear()
-        # An odd number of quotes leaves one unclosed (the lexers pair them in order).
+        # An odd number of quotes leaves one unclosed (the lexers pair them in order). Empty
+        # queries, and queries of spaces only, are left to the parser too.
         quick = [
             text
             for text in texts
-            if text.isascii() and len(text) <= MAX_QUERY_LENGTH and not text.count('"') & 1
+            if text.isascii()
+            and len(text) <= MAX_QUERY_LENGTH
+            and not text.count('"') & 1
+            and text
+            and not text.isspace()
         ]
         if len(quick) < len(texts):
             for text in set(texts).difference(quick):
-                self._compile(text)
+                if entry := self._compile(text):
+                    entry[_TOPICS].extend(groups[text])
         pieces = [
             _PIECE_RE.findall(text) if '"' in text or "(" in text or ")" in text else text.split()
             for text in quick
         ]
-        known = self._pieces
-        for piece in set(itertools.chain.from_iterable(pieces)).difference(known):
-            self._piece_code(piece)
-        codes = list(map(tuple, map(map, itertools.repeat(known.__getitem__), pieces)))
-        positive = [bool(found) and min(found) >= 0 for found in codes]
+        read = itertools.repeat(self._pieces.__getitem__)
+        codes = list(map(tuple, map(map, read, pieces)))
+        positive = list(map(_NEEDED, map(min, codes)))
         texts = list(itertools.compress(quick, positive))
         needed = list(itertools.compress(codes, positive))
         excluded: list[tuple[int, ...]] = [()] * len(texts)
@@ -303,27 +332,29 @@ class TopicIndex:
                 continue
             if found and _SPECIAL.isdisjoint(found) and max(found) >= 0:
                 texts.append(text)
-                needed.append(tuple(code for code in found if code >= 0))
-                excluded.append(tuple(_EXCLUDED - code for code in found if code < 0))
+                needed.append(tuple(filter(_NEEDED, found)))
+                excluded.append(tuple(map(_EXCLUDED.__sub__, filter(_EXCLUDING, found))))
             elif _INVALID in found:
-                self._compile_codes(text, None)
-            else:
-                self._compile_codes(text, tuple(code for code in found if code != _NOTHING))
+                self._compile_codes(text, None, groups[text])
+            elif not self._compile_alternatives(text, found, groups[text]):
+                found = tuple(filter(_NOTHING.__ne__, found))
+                self._compile_codes(text, found, groups[text])
         if not texts:
             return
         best = functools.partial(min, key=self._term_rank.__getitem__)
         keys = list(map(self._term_keys.__getitem__, map(best, needed)))
         nothing = itertools.repeat(None)
         entries = list(
-            zip(needed, excluded, nothing, [[] for _ in texts], keys, texts, strict=False)
+            zip(
+                needed, excluded, nothing, map(groups.__getitem__, texts), keys, texts, strict=False
+            )
         )
         self._entries.update(zip(texts, entries, strict=True))
         one_key = [len(found) == 1 for found in keys]
         collections.deque(
             map(
-                operator.setitem,
+                list.append,
                 map(self._filed.__getitem__, map(_first, itertools.compress(keys, one_key))),
-                itertools.compress(texts, one_key),
                 itertools.compress(entries, one_key),
             ),
             maxlen=0,
@@ -332,9 +363,70 @@ class TopicIndex:
             for entry in entries:
                 if len(entry[_KEYS]) > 1:
                     for key in entry[_KEYS]:
-                        self._filed_many[key][entry[_TEXT]] = entry
+                        self._filed_many[key].append(entry)
 
-    def _compile_codes(self, text: str, codes: tuple[int, ...] | None) -> Entry | None:
+    def _compile_alternatives(self, text: str, codes: tuple[int, ...], topic_ids: list) -> bool:
+        """Compile and file the commonest queries with OR (`a OR b`, `(a OR b) c d`: words
+        and phrases, none excluded) quickly; False for any other query."""
+        if not codes:
+            return False
+        rank, term_keys = self._term_rank.__getitem__, self._term_keys
+        n = len(codes)
+        if n == 3 and codes[1] == _OR and codes[0] >= 0 and codes[2] >= 0:  # a OR b
+            form = (((codes[0],), (), ()), ((codes[2],), (), ()))
+            keys = tuple(dict.fromkeys(term_keys[codes[0]] + term_keys[codes[2]]))
+            self._file(text, None, None, form, keys, topic_ids)
+            return True
+        if (
+            n > 5
+            and codes[0] == _OPEN
+            and codes[2] == _OR
+            and codes[4] == _CLOSE
+            and min(codes[5:]) >= 0
+            and codes[1] >= 0
+            and codes[3] >= 0
+        ):  # (a OR b) c d
+            rest = codes[5:]
+            form = ((rest, (), ((((codes[1],), (), ()), ((codes[3],), (), ())),)),)
+            keys = term_keys[min(rest, key=rank)]
+            if len(keys) != 1:
+                keys = self._form_keys(form)
+            self._file(text, None, None, form, keys, topic_ids)
+            return True
+        if codes[0] == _OPEN:
+            if codes.count(_OPEN) != 1 or codes.count(_CLOSE) != 1:
+                return False
+            close = codes.index(_CLOSE)
+            rest = codes[close + 1 :]
+            if rest and min(rest) < 0:
+                return False
+            alternatives = _words_or_words(codes[1:close])
+        else:
+            rest = ()
+            alternatives = _words_or_words(codes)
+        if alternatives is None:
+            return False
+        if len(alternatives) == 1:  # "(a b) c"
+            pos = alternatives[0] + rest
+            self._file(text, pos, (), None, term_keys[min(pos, key=rank)], topic_ids)
+            return True
+        form = tuple([(alternative, (), ()) for alternative in alternatives])
+        keys = term_keys[min(rest, key=rank)] if rest else ()
+        if rest:
+            form = ((rest, (), (form,)),)
+        if len(keys) != 1:
+            keys = []
+            for alternative in alternatives:
+                keys += term_keys[min(alternative, key=rank)]
+            keys = tuple(dict.fromkeys(keys))
+            if rest:
+                keys = min(keys, term_keys[min(rest, key=rank)], key=len)
+        self._file(text, None, None, form, keys, topic_ids)
+        return True
+
+    def _compile_codes(
+        self, text: str, codes: tuple[int, ...] | None, topic_ids: list | None = None
+    ) -> Entry | None:
         if codes and min(codes) >= 0:  # words and phrases, all needed
             pos, neg, form = codes, (), None
         else:
@@ -353,12 +445,15 @@ class TopicIndex:
             keys = self._form_keys(form)
         else:
             keys = self._term_keys[min(pos, key=self._term_rank.__getitem__)]
-        entry = (pos, neg, form, [], keys, text)
+        return self._file(text, pos, neg, form, keys, [] if topic_ids is None else topic_ids)
+
+    def _file(self, text: str, pos, neg, form, keys: tuple[str, ...], topic_ids: list) -> Entry:
+        entry = (pos, neg, form, topic_ids, keys, text)
         if len(keys) == 1:
-            self._filed[keys[0]][text] = entry
+            self._filed[keys[0]].append(entry)
         else:
             for key in keys:
-                self._filed_many[key][text] = entry
+                self._filed_many[key].append(entry)
         self._entries[text] = entry
         return entry
 
@@ -375,10 +470,7 @@ class TopicIndex:
                 return None  # an unclosed quote
         else:
             pieces = text.split()
-        try:
-            codes = tuple(map(self._pieces.__getitem__, pieces))
-        except KeyError:
-            codes = tuple(map(self._piece_code, pieces))
+        codes = tuple(map(self._pieces.__getitem__, pieces))
         if codes and min(codes) >= 0:
             return codes
         if _INVALID in codes:
@@ -386,9 +478,6 @@ class TopicIndex:
         return tuple(code for code in codes if code != _NOTHING)
 
     def _piece_code(self, piece: str) -> int:
-        code = self._pieces.get(piece)
-        if code is not None:
-            return code
         code = _OPERATORS.get(piece)
         if code is None:
             try:
@@ -438,6 +527,21 @@ class TopicIndex:
             options = [term_keys[term] for term in pos] + [self._form_keys(sub) for sub in subs]
             out += min(options, key=len)
         return tuple(dict.fromkeys(out)) if len(out) > 1 else tuple(out)
+
+
+def _words_or_words(codes: tuple[int, ...]) -> list[tuple[int, ...]] | None:
+    """The alternatives of words and phrases (none excluded) between ORs; None for anything
+    else (then the general reading decides)."""
+    if not codes or min(codes) < _OR or _OPEN in codes or _CLOSE in codes:
+        return None  # AND, exclusions, punctuation
+    alternatives = []
+    start = 0
+    for at, code in enumerate(codes):
+        if code == _OR:
+            alternatives.append(codes[start:at])
+            start = at + 1
+    alternatives.append(codes[start:])
+    return None if () in alternatives else alternatives
 
 
 def _read_codes(codes: tuple[int, ...]) -> Form | None:
@@ -579,15 +683,20 @@ def _evaluate(form: Form, bits) -> int:
     """The bitset of the papers a form matches."""
     out = 0
     for pos, neg, subs in form:
-        found = -1
-        for term in pos:
-            found &= bits[term]
-        for sub in subs:
-            if not found:
-                break
-            found &= _evaluate(sub, bits)
-        for term in neg:
-            found &= ~bits[term]
+        if pos:
+            found = bits[pos[0]]
+            for term in pos[1:]:
+                found &= bits[term]
+        else:
+            found = -1
+        if subs:
+            for sub in subs:
+                if not found:
+                    break
+                found &= _evaluate(sub, bits)
+        if neg and found:
+            for term in neg:
+                found &= ~bits[term]
         out |= found
     return out
 
@@ -696,10 +805,10 @@ class _Batch:
             starts = index._gram_starts
             for i, doc in enumerate(self.docs):
                 bit = 1 << i
-                get = tokens.get
                 field_tokens = getattr(doc, attribute)
-                for token in field_tokens:
-                    tokens[token] = get(token, 0) | bit
+                had = map(tokens.get, field_tokens, itertools.repeat(0))
+                now = map(operator.or_, had, itertools.repeat(bit))
+                tokens.update(zip(field_tokens, now, strict=True))
                 if not starts.isdisjoint(field_tokens):
                     get = grams.get
                     for gram in _grams_in(doc.graphs[where - 1], index):
@@ -724,8 +833,19 @@ def _grams_in(graph, index: TopicIndex) -> set[tuple[str, ...]]:
     """The n-grams of a field's token graph that the index's terms need."""
     seq, concats = graph
     starts, prefixes, wanted = index._gram_starts, index._gram_prefixes, index._grams
-    if starts.isdisjoint(seq) and not concats:
-        return set()
+    if not concats:  # no hyphenated word: paths are runs of consecutive tokens
+        found = set()
+        for at in itertools.compress(itertools.count(), map(starts.__contains__, seq)):
+            path = (seq[at],)
+            for token in seq[at + 1 : at + MAX_NGRAM]:
+                if token is None:
+                    break
+                path = (*path, token)
+                if path in wanted:
+                    found.add(path)
+                if path not in prefixes:
+                    break
+        return found
     after: dict[int, list[tuple[str, int]]] = {}
     for token, start, end in concats:
         after.setdefault(start, []).append((token, end))
@@ -769,14 +889,15 @@ class BatchMatch:
 
     def count(self) -> int:
         """The number of (topic, paper) matches."""
-        return sum(len(entry[_TOPICS]) * bits.bit_count() for entry, bits in self.hits)
+        entries = map(_first, self.hits)
+        papers = map(int.bit_count, map(_second, self.hits))
+        return sum(map(operator.mul, map(len, map(_topics_of, entries)), papers))
 
     def topic_bits(self, topic_id: int) -> int:
         """The bitset of the papers a topic matches (0 for none, or an unknown topic)."""
         if self._by_text is None:
             self._by_text = {entry[_TEXT]: bits for entry, bits in self.hits}
-        entry = self.index._topics.get(topic_id)
-        return 0 if entry is None else self._by_text.get(entry[_TEXT], 0)
+        return self._by_text.get(self.index._topics.get(topic_id), 0)
 
     def papers(self, topic_id: int) -> list[int]:
         """The indices in docs of the papers a topic matches, in order."""
@@ -786,7 +907,7 @@ class BatchMatch:
         """How a topic matched docs[paper] (score and terms worked out when read), or None."""
         if not self.topic_bits(topic_id) >> paper & 1:
             return None
-        source = _Source(self.index, self.index._topics[topic_id][_TEXT])
+        source = _Source(self.index, self.index._topics[topic_id])
         return Match(source=source, doc=self.docs[paper])
 
     def by_paper(self) -> list[list[tuple[Sequence[int], Match]]]:

@@ -57,7 +57,18 @@ class QueryError(ValueError):
 
 # --- Tokens -----------------------------------------------------------------------------------
 
-_stems: dict[str, str] = {}
+
+class _Stems(dict):
+    """Token spelling → stem, worked out when first asked for."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) > 500_000:
+            self.clear()
+        found = self[word] = stem(word)
+        return found
+
+
+_stems = _Stems()
 
 
 def stem(word: str) -> str:
@@ -74,12 +85,7 @@ def stem(word: str) -> str:
 def _stem(word: str) -> str:
     # Tokens repeat a lot (a million topics, thousands of papers): stem each spelling once and
     # share one string object per token.
-    found = _stems.get(word)
-    if found is None:
-        if len(_stems) > 500_000:
-            _stems.clear()
-        found = _stems[word] = stem(word)
-    return found
+    return _stems[word]
 
 
 def normalize(text: str) -> str:
@@ -140,12 +146,12 @@ def _read(normalized: str, seq: list, concats: list) -> None:
     the same graph as _graph, without building a triple per token."""
     stems = _stems
     if "-" not in normalized and "\u2010" not in normalized and "\u2011" not in normalized:
-        seq += [stems[r] if r in stems else _stem(r) for r in _RUN_RE.findall(normalized)]
+        seq += map(stems.__getitem__, _RUN_RE.findall(normalized))
         return
     chain: list[str] | None = None
     start = 0
     for run, hyphen in _CHAIN_RE.findall(normalized):
-        seq.append(stems[run] if run in stems else _stem(run))
+        seq.append(stems[run])
         if chain is None:
             if hyphen:
                 chain, start = [run], len(seq) - 1

@@ -5,10 +5,12 @@ verifies the topics a paper's tokens point to."""
 import html
 import itertools
 import re
+from unittest import mock
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from digest import matching
 from digest.matching import TopicIndex, TopicMatch, _or_form, _read_codes
 from digest.query import (
     And,
@@ -196,6 +198,8 @@ def test_a_batch_agrees_with_a_plain_evaluation_for_every_topic_and_paper(
         current = {i: q for i, q in current.items() if q is not None}
         batch_docs = [document_for(title=t, abstract=a, authors=au) for t, a, au in docs]
         batch = index.match_batch(batch_docs)
+        with mock.patch.object(matching, "_EAGER", 1):  # every term's bitset at once
+            assert sorted(index.match_batch(batch_docs).queries()) == sorted(batch.queries())
         assert len(index) == len(current)
         expected_count = 0
         for i in range(15):
@@ -355,6 +359,29 @@ def test_a_paper_only_costs_the_topics_its_tokens_point_to():
     assert [hit.topic_id for hit in index.match(doc)] == [-1, 7]
     # Filed under their longest word: w7, w8 and robot (twice) are in the paper.
     assert index.match_batch([doc]).evaluated == 4, "only the topics filed under its tokens"
+
+
+ODD_QUERIES = [
+    *["( ) a", "() a", "(a OR) b", "(OR a) b", "(a OR b)", "(a OR b) -c", "a OR b OR", "OR a"],
+    *["(a OR b) c", "(a b) c", "(a-b OR c) d", "x OR pre-training", "(pre-training OR x) y"],
+    *["&", "", "  ", '"a b', 'a "b c" "', "((a))", "(a) OR (b)", "a AND", "-a", "a & -b"],
+    *["title:(a)", 'title:"a b" c', "x:y", "“a b”", "a\x00b", "-title:a b", "c" * 301],
+]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(ODD_QUERIES), max_size=12), st.lists(papers, max_size=3))
+def test_loading_in_bulk_is_adding_one_by_one(texts_, docs):
+    bulk, one_by_one = TopicIndex(), TopicIndex()
+    bulk.add_many(enumerate(texts_))
+    for i, text in enumerate(texts_):
+        one_by_one.add(i, text)
+    assert bulk._topics == one_by_one._topics
+    assert {i for i, text in enumerate(texts_) if parsed_or_none(text)} == set(bulk._topics)
+    batch_docs = [document_for(title=t, abstract=a, authors=au) for t, a, au in docs]
+    assert sorted(bulk.match_batch(batch_docs).queries()) == sorted(
+        one_by_one.match_batch(batch_docs).queries()
+    )
 
 
 def forbid_tree_walks(monkeypatch) -> None:
