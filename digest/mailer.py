@@ -85,12 +85,25 @@ def _encoded_header(value: str) -> str:
     return Header(value, _UTF8_BASE64).encode()
 
 
+def _lines(text: str) -> str:
+    """Line breaks as \\n, whatever they were."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _fits_smtp(text: str, limit: int = 998) -> bool:
+    """Whether every line is at most `limit` bytes (RFC 5322), UTF-8 encoded."""
+    return all(len(line.encode()) <= limit for line in text.split("\n") if len(line) > limit // 4)
+
+
 class MIMEBytes:
     """A multipart/alternative message (text, then HTML) with what backends and tests read of
     an email.message.Message: as_bytes(), as_string(), headers by name, items()."""
 
     def __init__(self, headers: list[tuple[str, str]], *, text: str, html: str, encoding: str):
-        boundary = f"=_{secrets.token_hex(16)}"  # "=_" never occurs in quoted-printable
+        text, html = (_lines(text), _lines(html))
+        boundary = f"=_{secrets.token_hex(16)}"
+        while boundary in text or boundary in html:
+            boundary = f"=_{secrets.token_hex(16)}"
         self._headers = [
             *headers,
             ("MIME-Version", "1.0"),
@@ -98,13 +111,16 @@ class MIMEBytes:
         ]
         parts = []
         for subtype, content in (("plain", text), ("html", html)):
-            body = binascii.b2a_qp(
-                content.replace("\r\n", "\n").encode(encoding), istext=True
-            ).decode("ascii")
+            # As Django does: UTF-8 as it is (8bit) unless a line is too long for SMTP.
+            if _fits_smtp(content):
+                encoding_name, body = "8bit", content
+            else:
+                encoding_name = "quoted-printable"
+                body = binascii.b2a_qp(content.encode(encoding), istext=True).decode("ascii")
             parts.append(
                 f"--{boundary}\n"
                 f'Content-Type: text/{subtype}; charset="{encoding}"\n'
-                "Content-Transfer-Encoding: quoted-printable\n\n"
+                f"Content-Transfer-Encoding: {encoding_name}\n\n"
                 f"{body}\n"
             )
         self._body = "".join(parts) + f"--{boundary}--\n"

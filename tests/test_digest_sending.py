@@ -315,7 +315,8 @@ def test_every_byte_of_an_awkward_message_survives_smtp(smtp):
         + "ünïcödé “quotes” — " * 40
         + "\r\nwindows line\n"
     )
-    html = f"<p>{'x' * 900}</p>\n<p>.</p>\n<p>Zoë &amp; =_boundary-like</p>"
+    # The text has a line too long for SMTP (quoted-printable), the HTML none (8bit).
+    html = f"<p>{'x' * 900}</p>\n.\n.<p>dot-led</p>\n<p>Zoë &amp; =_boundary-like</p>"
     message = mailer.build_email(
         to="Zoë Núñez <zoe@example.org>",
         subject="Naïve Bayes, revisited — " * 8,
@@ -331,4 +332,4 @@ def test_every_byte_of_an_awkward_message_survives_smtp(smtp):
     assert received["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert text_part(received).replace("\r\n", "\n") == text.replace("\r\n", "\n")
     assert "x" * 900 in html_part(received)
-    assert "<p>Zoë &amp; =_boundary-like</p>" in html_part(received)
+    assert html_part(received).replace("\r\n", "\n").strip() == html
