@@ -267,11 +267,16 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
             )
         )
     Digest.objects.bulk_create(rows, ignore_conflicts=True)
-    ours = list(
-        Digest.objects.filter(subscriber_id__in=new_ids, run_id=run_id, status="pending").defer(
-            "papers", "paper_ids"
-        )
-    )
+    # The rows this run created (a concurrent run may have won some), kept as built: the
+    # database adds only their ids and timestamps.
+    built = {row.subscriber_id: row for row in rows}
+    ours = []
+    for pk, sub_id, created_at in Digest.objects.filter(
+        subscriber_id__in=new_ids, run_id=run_id, status="pending"
+    ).values_list("pk", "subscriber_id", "created_at"):
+        row = built[sub_id]
+        row.pk, row.created_at, row._state.adding = pk, created_at, False
+        ours.append(row)
     ours_ids = {d.subscriber_id for d in ours}
     created_here = {
         pk for pk in new_ids if not fresh[pk]
@@ -325,10 +330,11 @@ def _resume_state(digest: Digest, now: datetime) -> str:
     return "busy"
 
 
-def _claim(digests: list[Digest], now: datetime) -> list[int]:
-    """pending → sending for the digests no other worker holds; returns the ids we won."""
+def _claim(digests: list[Digest], now: datetime) -> list[Digest]:
+    """pending → sending for the digests no other worker holds; returns those we won, as
+    they now are."""
     with transaction.atomic():
-        won = list(
+        won = set(
             Digest.objects.select_for_update(skip_locked=True)
             .filter(pk__in=[d.pk for d in digests], status=Digest.Status.PENDING)
             .values_list("pk", flat=True)
@@ -336,7 +342,11 @@ def _claim(digests: list[Digest], now: datetime) -> list[int]:
         Digest.objects.filter(pk__in=won).update(
             status=Digest.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
-    return won
+    claimed = [d for d in digests if d.pk in won]
+    for digest in claimed:
+        digest.status, digest.claimed_at = Digest.Status.SENDING, now
+        digest.attempts += 1
+    return claimed
 
 
 # --- Render and send --------------------------------------------------------------------------
@@ -393,18 +403,17 @@ def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
     }
 
 
-def _send_claimed(ids: list[int], subscribers: dict[int, Subscriber], papers) -> dict:
+def _send_claimed(digests: list[Digest], subscribers: dict[int, Subscriber], papers) -> dict:
     """Send the claimed digests over one connection. Each is marked sent as soon as the
     server accepts it, so a crash leaves at most the message in flight unrecorded. `papers`
     are the ones already loaded, by pk."""
-    digests = Digest.objects.defer("paper_ids").in_bulk(ids)
-    shown = max(subscribers[d.subscriber_id].max_papers for d in digests.values())
-    entries = digest_entries(digests.values(), limit=shown, papers=papers)
+    shown = max(subscribers[d.subscriber_id].max_papers for d in digests)
+    entries = digest_entries(digests, limit=shown, papers=papers)
     outcomes = {}
     connection = mailer.open_connection()
     try:
-        for pk in ids:
-            digest = digests[pk]
+        for digest in digests:
+            pk = digest.pk
             subscriber = subscribers[digest.subscriber_id]
             message = digest_message(digest, entries[pk], subscriber)
             try:
@@ -490,10 +499,10 @@ def digests_send_chunk(
     to_send, done, busy = _reserve(plans, subscribers, matches, now)
     result.skipped += len(busy)
     outcomes = dict.fromkeys(done, "empty")
-    won = _claim(to_send, now)
-    result.skipped += len(to_send) - len(won)
-    if won:
-        outcomes.update(_send_claimed(won, subscribers, {p.pk: p for p in papers}))
+    claimed = _claim(to_send, now)
+    result.skipped += len(to_send) - len(claimed)
+    if claimed:
+        outcomes.update(_send_claimed(claimed, subscribers, {p.pk: p for p in papers}))
     for outcome in outcomes.values():
         setattr(result, outcome, getattr(result, outcome) + 1)
     if not period_key:
