@@ -160,6 +160,17 @@ def test_the_index_agrees_with_a_plain_evaluation_of_every_parse_tree(texts_, do
                 assert (query.match(doc) is not None) == (i in expected), texts_[i]
 
 
+def change_topics(index: TopicIndex, current: dict, changes) -> None:
+    """Apply (topic_id, query or None to remove) to the index and to `current` alike."""
+    for topic_id, text in changes:
+        if text is None:
+            index.remove(topic_id)
+            current.pop(topic_id, None)
+        else:
+            index.add(topic_id, text)
+            current[topic_id] = parsed_or_none(text)
+
+
 @quick
 @given(
     st.lists(st.tuples(st.integers(0, 6), st.one_of(st.none(), queries())), max_size=25),
@@ -167,13 +178,7 @@ def test_the_index_agrees_with_a_plain_evaluation_of_every_parse_tree(texts_, do
 )
 def test_the_index_stays_right_as_topics_are_added_changed_and_removed(operations, paper):
     index, current = TopicIndex(), {}
-    for topic_id, text in operations:
-        if text is None:
-            index.remove(topic_id)
-            current.pop(topic_id, None)
-        else:
-            index.add(topic_id, text)
-            current[topic_id] = parsed_or_none(text)
+    change_topics(index, current, operations)
     current = {i: q for i, q in current.items() if q is not None}
     doc = document_for(title=paper[0], abstract=paper[1], authors=paper[2])
     assert len(index) == len(current)
@@ -217,13 +222,7 @@ def test_a_batch_agrees_with_a_plain_evaluation_for_every_topic_and_paper(
                     assert found == current[i].match(batch_docs[p])
         assert batch.count() == expected_count
         # Then topics change between batches, one at a time and in bulk.
-        for topic_id, text in changes:
-            if text is None:
-                index.remove(topic_id)
-                current.pop(topic_id, None)
-            else:
-                index.add(topic_id, text)
-                current[topic_id] = parsed_or_none(text)
+        change_topics(index, current, changes)
         index.add_many([(14, another[0] or "x"), (13, "robot"), (14, "arm OR robot")])
         current.update({13: parse_query("robot"), 14: parse_query("arm OR robot")})
         docs = [*docs, another]
