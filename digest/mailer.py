@@ -92,7 +92,11 @@ def _lines(text: str) -> str:
 
 def _fits_smtp(text: str, limit: int = 998) -> bool:
     """Whether every line is at most `limit` bytes (RFC 5322), UTF-8 encoded."""
-    return all(len(line.encode()) <= limit for line in text.split("\n") if len(line) > limit // 4)
+    return all(
+        len(line) <= limit if line.isascii() else len(line.encode()) <= limit
+        for line in text.split("\n")
+        if len(line) > limit // 4
+    )
 
 
 class MIMEBytes:

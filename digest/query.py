@@ -15,12 +15,12 @@ Grammar (AND binds tighter than OR; adjacency means AND):
 Docs: docs/query-language.md."""
 
 import functools
+import html
 import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 MAX_QUERY_LENGTH = 300
@@ -817,14 +817,14 @@ def highlight(text: str, terms: Iterable[str]) -> SafeString:
     written in a query) in <mark>...</mark>."""
     wanted = [units for term in terms if (units := _term_units(term))]
     if not wanted or not text:
-        return mark_safe(escape(text))
+        return mark_safe(html.escape(text))
     spans, bounds = _highlight_index(text)
     ranges = []
     for units in wanted:
         for start, end in _phrase_paths(spans, units):
             ranges.append((bounds[start][0], bounds[end - 1][1]))
     if not ranges:
-        return mark_safe(escape(text))
+        return mark_safe(html.escape(text))
     ranges.sort()
     merged: list[list[int]] = []
     for start, end in ranges:
@@ -834,11 +834,11 @@ def highlight(text: str, terms: Iterable[str]) -> SafeString:
             merged.append([start, end])
     out, at = [], 0
     for start, end in merged:
-        out.append(escape(text[at:start]))
-        out.append(f"<mark>{escape(text[start:end])}</mark>")
+        out.append(html.escape(text[at:start]))
+        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
         at = end
-    out.append(escape(text[at:]))
-    return mark_safe("".join(out))  # every piece is escaped above
+    out.append(html.escape(text[at:]))
+    return mark_safe("".join(out))  # every piece is escaped above (as Django would)
 
 
 @functools.lru_cache(maxsize=4096)

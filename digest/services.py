@@ -198,14 +198,14 @@ def papers_for_subscribers(
                 if sources.isdisjoint(paper_sources[i]):
                     continue
             score, terms = run.scored(topic.query, i)
-            entry = found.get(paper.pk)
+            entry = found.get(paper.id)
             if entry is None:
-                entry = found[paper.pk] = PaperMatch(paper)
+                entry = found[paper.id] = PaperMatch(paper)
             entry.score = max(entry.score, score)
             entry.topics.append(topic.query)
             entry.terms |= terms
     return {
-        pk: sorted(found.values(), key=lambda m: (-m.score, -m.paper.upvotes, m.paper.pk))
+        pk: sorted(found.values(), key=lambda m: (-m.score, -m.paper.upvotes, m.paper.id))
         for pk, found in result.items()
     }
 
@@ -244,7 +244,7 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
         already[sub_id].update(paper_ids)
 
     fresh = {
-        pk: [m for m in matches[pk] if m.paper.pk not in already[pk]][:ARCHIVE_MAX_PAPERS]
+        pk: [m for m in matches[pk] if m.paper.id not in already[pk]][:ARCHIVE_MAX_PAPERS]
         for pk in new_ids
     }
     rows = []
@@ -263,7 +263,7 @@ def _reserve(plans: dict[int, str], subscribers: dict[int, Subscriber], matches,
                 paper_count=shown,
                 more_count=len(papers) - shown,
                 papers=_packed(papers),
-                paper_ids=[m.paper.pk for m in papers],
+                paper_ids=[m.paper.id for m in papers],
             )
         )
     Digest.objects.bulk_create(rows, ignore_conflicts=True)
@@ -305,7 +305,7 @@ def _packed(matches: list[PaperMatch]) -> dict:
         "topics": topics,
         "terms": terms,
         "items": [
-            [m.paper.pk, [topic_at[t] for t in m.topics], sorted(term_at[t] for t in m.terms)]
+            [m.paper.id, [topic_at[t] for t in m.topics], sorted(term_at[t] for t in m.terms)]
             for m in matches
         ],
     }
