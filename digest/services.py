@@ -110,12 +110,12 @@ class RunMatches:
     """The recent papers matched against topic queries, once per process and run: each
     distinct query is matched once (the matching engine, a batch of all the papers at a time)
     and each (query, paper) is scored once, whichever chunk of readers it comes up in. Kept
-    while the recent papers stay the same, which is one run."""
+    while the recent papers stay the same, which is one run. Upvotes and sources, which
+    change, are read from the papers of each chunk, not from here."""
 
     MAX_SCORES = 200_000  # (query, paper) scores kept; beyond, they are worked out again
 
     def __init__(self, papers: list[Paper]):
-        self.papers = papers
         self.docs = [paper_document(paper) for paper in papers]
         self.key = [(paper.pk, doc) for paper, doc in zip(papers, self.docs, strict=True)]
         self._bits: dict[str, int] = {}
@@ -129,7 +129,6 @@ class RunMatches:
             (paper.pk, paper_document(paper)) for paper in papers
         ]:
             current = cls._current = cls(papers)
-        current.papers = papers  # the latest upvotes and sources, for the filters
         return current
 
     def bits(self, queries: Iterable[str]) -> dict[str, int]:
