@@ -87,6 +87,11 @@ def _paper_skeleton(paper: Paper, _version: tuple) -> PaperSkeleton:
     )
 
 
+def excerpt_html(abstract: str, terms: tuple[str, ...]) -> str:
+    """An abstract's first words, HTML-escaped, with `terms` in <mark>: the web's excerpt."""
+    return query.highlight(Truncator(abstract).words(EXCERPT_WORDS, truncate="…"), terms)
+
+
 def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) -> tuple[str, str]:
     """(HTML, text) of one paper in a digest: its excerpt with `terms` highlighted, and the
     `topics` that matched it."""

@@ -333,3 +333,17 @@ def test_every_byte_of_an_awkward_message_survives_smtp(smtp):
     assert text_part(received).replace("\r\n", "\n") == text.replace("\r\n", "\n")
     assert "x" * 900 in html_part(received)
     assert html_part(received).replace("\r\n", "\n").strip() == html
+
+
+def test_the_digest_in_the_browser_highlights_like_the_email_and_escapes(smtp, now):
+    make_paper(
+        "Continual pre-training <b>bold</b>", "We study continual pre-training & <i>more</i>."
+    )
+    reader = due(topics=['"continual pre-training"'])
+
+    services.digest_run()
+
+    digest = Digest.objects.get()
+    page = Client().get(f"/manage/{reader.key}/digests/{digest.pk}/").content.decode()
+    assert "<mark>continual pre-training</mark> &amp; &lt;i&gt;more&lt;/i&gt;." in page
+    assert "<b>bold</b>" not in page and "<i>more</i>" not in page

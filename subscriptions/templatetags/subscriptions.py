@@ -22,3 +22,12 @@ def topic_stop_url(subscriber, query: str) -> str:
     """topic_stop_path as an absolute link, for emails."""
     path = topic_stop_path(subscriber, query)
     return settings.SITE_URL + path if path else ""
+
+
+@register.simple_tag
+def excerpt(abstract: str, terms=()) -> str:
+    """An abstract's excerpt as in the email: its first words, with the matched `terms`
+    highlighted (none for the sample's papers: just escaped)."""
+    from digest import rendering
+
+    return rendering.excerpt_html(abstract, tuple(terms or ()))
