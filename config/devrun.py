@@ -50,6 +50,8 @@ def main() -> int:
             str(settings.VAR_DIR / "celerybeat-schedule"),
         ],
     }
+    # A SIGTERM (kill, timeout, a process manager) stops everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
     print(
         "Paperboy is running on http://127.0.0.1:8000 (outbox: /outbox/). Ctrl-C stops.", flush=True
@@ -62,6 +64,9 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C or SIGTERM (often sent to the whole group) must not cut this short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
