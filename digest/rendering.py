@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from html import escape
 
 from django.conf import settings
 from django.template.loader import get_template
@@ -105,30 +106,72 @@ def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) 
     return html, skeleton.text.fill(matched=", ".join(topics))
 
 
+@lru_cache(maxsize=512)
+def _digest_skeletons(more_count: int, postal_address: str, site_url: str):
+    """digest.html and .txt with a slot for everything that differs between readers; one pair
+    per "and N more" count (the wording follows the number)."""
+    slots = {
+        name: Skeleton.slot(name)
+        for name in ("subject", "preheader", "groups", "web_url", "manage_url", "unsubscribe_url")
+    }
+    context = {
+        **slots,
+        "subscriber": {"email": Skeleton.slot("email")},
+        "more_count": more_count,
+        "postal_address": postal_address,
+        "site_url": site_url,
+    }
+    return tuple(
+        Skeleton(get_template(f"emails/digest.{kind}").render(context)) for kind in ("html", "txt")
+    )
+
+
+@lru_cache(maxsize=4)
+def _group_skeletons(with_stop_link: bool):
+    """_group.html and .txt (a topic's heading, its papers, its stop link) with slots."""
+    context = {
+        "topic": Skeleton.slot("topic"),
+        "papers": Skeleton.slot("papers"),
+        "stop_url": Skeleton.slot("stop_url") if with_stop_link else "",
+    }
+    return tuple(
+        Skeleton(get_template(f"emails/_group.{kind}").render(context)) for kind in ("html", "txt")
+    )
+
+
 def render_digest(*, digest, items, subscriber, links: dict) -> RenderedDigest:
-    """`items` are the DigestEntries to show, in rank order."""
+    """`items` are the DigestEntries to show, in rank order. The templates are rendered once
+    with slots (see Skeleton); here the slots are filled, escaped for the HTML part."""
     groups: dict[str, list[tuple[str, str]]] = {}
     for item in items:
         blocks = paper_blocks(item.paper, tuple(item.terms), tuple(item.topics))
         groups.setdefault(item.topics[0] if item.topics else "", []).append(blocks)
-    context = {
+    stop_urls = links.get("topic_stop_urls", {})
+    html_groups, text_groups = [], []
+    for topic, blocks in groups.items():
+        stop_url = stop_urls.get(topic, "")
+        html_group, text_group = _group_skeletons(bool(stop_url))
+        html_groups.append(
+            html_group.fill(
+                topic=escape(topic), papers="".join(h for h, _ in blocks), stop_url=escape(stop_url)
+            )
+        )
+        text_groups.append(
+            text_group.fill(topic=topic, papers="".join(t for _, t in blocks), stop_url=stop_url)
+        )
+    values = {
         "subject": digest.subject,
         "preheader": " · ".join(item.paper.title for item in items[:3]),
-        "groups": [
-            (
-                topic,
-                mark_safe("".join(h for h, _ in blocks)),
-                "".join(t for _, t in blocks),
-                links.get("topic_stop_urls", {}).get(topic, ""),
-            )
-            for topic, blocks in groups.items()
-        ],
-        "more_count": digest.more_count,
-        "subscriber": subscriber,
-        "postal_address": settings.PAPERBOY_POSTAL_ADDRESS,
-        "site_url": settings.SITE_URL,
-        **links,
+        "web_url": links["web_url"],
+        "manage_url": links["manage_url"],
+        "unsubscribe_url": links["unsubscribe_url"],
+        "email": subscriber.email,
     }
-    html = get_template("emails/digest.html").render(context)
-    text = get_template("emails/digest.txt").render(context)
-    return RenderedDigest(subject=digest.subject, text=text, html=html)
+    html, text = _digest_skeletons(
+        digest.more_count, settings.PAPERBOY_POSTAL_ADDRESS, settings.SITE_URL
+    )
+    return RenderedDigest(
+        subject=digest.subject,
+        html=html.fill(groups="".join(html_groups), **{k: escape(v) for k, v in values.items()}),
+        text=text.fill(groups="".join(text_groups), **values),
+    )
