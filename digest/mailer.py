@@ -207,12 +207,13 @@ def open_connection():
 
 
 def send(message: EmailMultiAlternatives, connection=None) -> str:
-    """Send one message; returns the provider's message id when it gives one.
-    Raises SendError, permanent when the recipient was refused for good."""
+    """Send one message, over `connection` (see open_connection) or, without one, over a
+    connection opened and closed for it; returns the provider's message id when it gives
+    one. Raises SendError, permanent when the recipient was refused for good."""
     from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 
     try:
-        sent = (connection or open_connection()).send_messages([message])
+        sent = (connection or get_connection(fail_silently=False)).send_messages([message])
     except AnymailRecipientsRefused as err:
         raise SendError(str(err), permanent=True) from err
     except AnymailError as err:

@@ -24,6 +24,7 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.envelopes = []
         self.peers = []  # the client address of each message's connection
+        self.quits = 0  # connections the client closed politely
         self.lock = threading.Lock()
         self.refuse: dict[str, str] = {}
 
@@ -32,6 +33,10 @@ class _Collector:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:

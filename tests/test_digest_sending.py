@@ -307,6 +307,15 @@ def test_a_chunk_of_digests_goes_over_one_smtp_connection(smtp, now):
     assert len(set(smtp.collector.peers)) == 1
 
 
+def test_a_single_message_closes_the_connection_it_opened(smtp):
+    message = mailer.build_email(to="ada@example.org", subject="Hello", text="Hi", html="<p>Hi</p>")
+
+    mailer.send(message)
+
+    assert len(smtp.messages) == 1
+    assert smtp.collector.quits == 1, "no SMTP connection is left open"
+
+
 def test_every_byte_of_an_awkward_message_survives_smtp(smtp):
     """Paperboy writes its messages' MIME itself (digest.mailer.Email): lines that SMTP or
     quoted-printable treat specially, long lines, non-ASCII names and subjects arrive intact."""
