@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_matching import make_papers, make_topics, recorded_papers  # noqa: E402
+from benchmarks.common import free_port, reset_database  # noqa: E402
 
 
 def parse_args():
@@ -39,24 +40,6 @@ def parse_args():
     p.add_argument("--redis", default="redis://127.0.0.1:6379/9")
     p.add_argument("--seed", type=int, default=7)
     return p.parse_args()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def reset_database(url: str):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def peak_mb(pid: int) -> float:

@@ -28,6 +28,8 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import free_port, reset_database  # noqa: E402
+
 MIX = [  # (weight, kind)
     (35, "landing"),
     (20, "signup"),
@@ -56,14 +58,6 @@ def parse_args():
     return p.parse_args()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env(args, port: int) -> dict:
     return {
         **os.environ,
@@ -77,16 +71,6 @@ def server_env(args, port: int) -> dict:
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
-
-
-def reset_database(url: str):
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def populate(args, rng) -> dict:

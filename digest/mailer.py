@@ -31,7 +31,8 @@ class Email(EmailMultiAlternatives):
     """An EmailMultiAlternatives whose MIME form (what SMTP and file backends send) is written
     straight to bytes when it is Paperboy's usual text + HTML pair. Python's email generator
     costs more than rendering a whole digest; this writes the same structure (headers made
-    safe by Django's own helpers, both parts quoted-printable) in a fraction of the time.
+    safe by Django's own helpers, bodies 8bit or quoted-printable as Django chooses) in a
+    fraction of the time.
     Provider backends (anymail) read the message's fields, not its MIME form."""
 
     def message(self):
@@ -77,7 +78,7 @@ _UTF8_BASE64.header_encoding = BASE64
 def _encoded_header(value: str) -> str:
     """A header value safe to send: as is when ASCII, else RFC 2047 base64 encoded words
     (the standard library otherwise tries both encodings, character by character, to pick
-    the shorter). Line breaks were already refused: see header_safe."""
+    the shorter). Line breaks are refused, as Django refuses them."""
     if "\n" in value or "\r" in value:
         raise BadHeaderError(f"Header values can't contain newlines (got {value!r})")
     if value.isascii():
