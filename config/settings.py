@@ -176,6 +176,8 @@ if ANYMAIL_ESP:
     EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
 elif env("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
+    if EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
+        EMAIL_BACKEND = "digest.smtp.EmailBackend"  # Django's, with PIPELINING
 else:
     EMAIL_BACKEND = "digest.outbox.OutboxBackend"
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)

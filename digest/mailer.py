@@ -222,13 +222,21 @@ def send(message: EmailMultiAlternatives, connection=None) -> str:
     except smtplib.SMTPRecipientsRefused as err:
         codes = [code for code, _ in err.recipients.values()]
         raise SendError(
-            f"recipient refused: {err.recipients}", permanent=min(codes) >= 500
+            f"recipient refused: {err.recipients}",
+            permanent=min(codes) >= 500,
+            connection_lost=421 in codes,
         ) from err
     except smtplib.SMTPResponseException as err:
         raise SendError(
-            f"SMTP {err.smtp_code}: {err.smtp_error!r}", permanent=err.smtp_code >= 500
+            f"SMTP {err.smtp_code}: {err.smtp_error!r}",
+            permanent=err.smtp_code >= 500,
+            connection_lost=err.smtp_code == 421,
         ) from err
-    except (TimeoutError, smtplib.SMTPException, OSError) as err:
+    except smtplib.SMTPServerDisconnected as err:
+        raise SendError(f"could not send: {err!r}", permanent=False, connection_lost=True) from err
+    except (TimeoutError, OSError) as err:
+        raise SendError(f"could not send: {err!r}", permanent=False, connection_lost=True) from err
+    except smtplib.SMTPException as err:
         raise SendError(f"could not send: {err!r}", permanent=False) from err
     if not sent:
         raise SendError("the backend accepted no message", permanent=False)

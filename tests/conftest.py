@@ -26,7 +26,7 @@ def _defaults(settings, tmp_path):
 def smtp(settings):
     """A real SMTP server on loopback; Django sends to it over SMTP."""
     with SMTPSink() as sink:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_BACKEND = "digest.smtp.EmailBackend"
         settings.EMAIL_HOST = "127.0.0.1"
         settings.EMAIL_PORT = sink.port
         settings.EMAIL_USE_TLS = False

@@ -1,6 +1,7 @@
 """Real servers on loopback for the tests: an SMTP sink (aiosmtpd) and an HTTP server."""
 
 import asyncio
+import contextlib
 import socket
 import threading
 from email import message_from_bytes, policy
@@ -19,14 +20,22 @@ def free_port() -> int:
 
 
 class _Collector:
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, pipelining: bool = True):
         self.delay = delay
+        self.pipelining = pipelining
         self.messages: list[EmailMessage] = []
         self.envelopes = []
         self.peers = []  # the client address of each message's connection
         self.quits = 0  # connections the client closed politely
         self.lock = threading.Lock()
         self.refuse: dict[str, str] = {}
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        """aiosmtpd reads pipelined commands in order; say so when asked to (RFC 2920)."""
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -50,10 +59,11 @@ class _Collector:
 
 
 class SMTPSink:
-    """aiosmtpd on 127.0.0.1: every accepted message, parsed, in `messages`."""
+    """aiosmtpd on 127.0.0.1: every accepted message, parsed, in `messages`. It offers
+    PIPELINING, as mail servers do, unless told not to."""
 
-    def __init__(self, delay: float = 0.0):
-        self.collector = _Collector(delay)
+    def __init__(self, delay: float = 0.0, pipelining: bool = True):
+        self.collector = _Collector(delay, pipelining)
         self.port = free_port()
         self.controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
 
@@ -73,6 +83,65 @@ class SMTPSink:
 
     def clear(self) -> None:
         self.collector.messages.clear()
+
+
+class RawSMTPServer:
+    """A bare SMTP server on 127.0.0.1 (one connection at a time) that keeps every read it
+    made from the client, so a test sees which commands arrived together: pipelined ones do.
+    It accepts every message and keeps them as bytes in `messages`."""
+
+    def __init__(self, *, pipelining: bool):
+        self.pipelining = pipelining
+        self.reads: list[bytes] = []
+        self.messages: list[bytes] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+
+    def _serve(self):
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                with client:
+                    self._session(client)
+
+    def _session(self, client: socket.socket):
+        client.sendall(b"220 raw ESMTP\r\n")
+        buffer, data = b"", None
+        while chunk := client.recv(65536):
+            self.reads.append(chunk)
+            buffer += chunk
+            while True:
+                if data is not None:
+                    end = buffer.find(b"\r\n.\r\n")
+                    if end < 0:
+                        break
+                    self.messages.append(buffer[:end])
+                    buffer, data = buffer[end + 5 :], None
+                    client.sendall(b"250 2.0.0 queued\r\n")
+                    continue
+                line, found, rest = buffer.partition(b"\r\n")
+                if not found:
+                    break
+                buffer, verb = rest, line[:4].upper()
+                if verb == b"EHLO":
+                    extensions = b"250-PIPELINING\r\n" if self.pipelining else b""
+                    client.sendall(b"250-raw\r\n" + extensions + b"250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    data = b""
+                    client.sendall(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    client.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    client.sendall(b"250 OK\r\n")
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -4,8 +4,10 @@ import html as htmllib
 import re
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from scraper.models import Paper
 from subscriptions.models import Subscriber
@@ -47,7 +49,10 @@ def test_a_new_reader_gets_one_digest_and_unsubscribes_in_one_click(smtp, fixtur
     page = browser.post(f"{manage_path}topics/", {"query": "LoRA"}, follow=True)
 
     smtp.clear()
-    call_command("send_digests")
+    reader = Subscriber.objects.get()
+    at_their_hour = max(reader.next_digest_at, timezone.now())
+    with time_machine.travel(at_their_hour, tick=False):
+        call_command("send_digests")
     [digest] = smtp.messages
     assert digest["To"] == "Ada.Lovelace@example.org"
     assert digest["Subject"].startswith("2 new papers: ")
