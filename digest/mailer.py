@@ -2,6 +2,7 @@
 
 import binascii
 import contextlib
+import functools
 import re
 import secrets
 import smtplib
@@ -68,6 +69,12 @@ def _address(address: str, encoding: str) -> str:
     parser, for all but the plain ASCII addresses nearly every reader has."""
     if _PLAIN_ADDRESS.fullmatch(address):
         return address
+    return _sanitized(address, encoding)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sanitized(address: str, encoding: str) -> str:
+    """The sender's address ("Paperboy <digest@…>") comes up in every message."""
     return sanitize_address(address, encoding)
 
 
@@ -91,13 +98,15 @@ def _lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _fits_smtp(text: str, limit: int = 998) -> bool:
-    """Whether every line is at most `limit` bytes (RFC 5322), UTF-8 encoded."""
-    return all(
-        len(line) <= limit if line.isascii() else len(line.encode()) <= limit
-        for line in text.split("\n")
-        if len(line) > limit // 4
-    )
+SMTP_LINE_BYTES = 998  # RFC 5322
+
+
+def _fits_smtp(text: str) -> bool:
+    """Whether every line is at most SMTP_LINE_BYTES bytes, UTF-8 encoded."""
+    lines = text.split("\n")
+    if max(map(len, lines)) * 4 <= SMTP_LINE_BYTES:  # a character is at most 4 bytes
+        return True
+    return all(len(line.encode()) <= SMTP_LINE_BYTES for line in lines)
 
 
 class MIMEBytes:

@@ -812,9 +812,9 @@ def _clusters(text: str) -> tuple[str, list[int]]:
     return "".join(pieces), origin
 
 
-def highlight(text: str, terms: Iterable[str]) -> SafeString:
+def highlight(text: str, terms: Iterable[str], mark: str = "<mark>") -> SafeString:
     """`text` HTML-escaped, with each occurrence of the matched `terms` (words and phrases as
-    written in a query) in <mark>...</mark>."""
+    written in a query) in <mark>...</mark> (`mark` is the start tag, a styled one in email)."""
     wanted = [units for term in terms if (units := _term_units(term))]
     if not wanted or not text:
         return mark_safe(html.escape(text))
@@ -835,7 +835,7 @@ def highlight(text: str, terms: Iterable[str]) -> SafeString:
     out, at = [], 0
     for start, end in merged:
         out.append(html.escape(text[at:start]))
-        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        out.append(f"{mark}{html.escape(text[start:end])}</mark>")
         at = end
     out.append(html.escape(text[at:]))
     return mark_safe("".join(out))  # every piece is escaped above (as Django would)

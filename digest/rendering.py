@@ -14,7 +14,6 @@ from html import escape
 
 from django.conf import settings
 from django.template.loader import get_template
-from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
@@ -59,6 +58,7 @@ class PaperSkeleton:
     html: Skeleton
     text: Skeleton
     excerpt: str
+    excerpt_html: str  # escaped, nothing highlighted
 
 
 def authors_short(authors: list[str], limit: int = 3) -> str:
@@ -77,14 +77,12 @@ def _paper_skeleton(paper: Paper, _version: tuple) -> PaperSkeleton:
         "excerpt": Skeleton.slot("excerpt"),
         "matched": Skeleton.slot("matched"),
     }
+    excerpt = Truncator(paper.abstract).words(EXCERPT_WORDS, truncate="…")
     return PaperSkeleton(
         html=Skeleton(get_template("emails/_paper.html").render(context)),
-        text=Skeleton(
-            get_template("emails/_paper.txt").render(
-                {**context, "excerpt": Truncator(paper.abstract).words(EXCERPT_WORDS, truncate="…")}
-            )
-        ),
-        excerpt=Truncator(paper.abstract).words(EXCERPT_WORDS, truncate="…"),
+        text=Skeleton(get_template("emails/_paper.txt").render({**context, "excerpt": excerpt})),
+        excerpt=excerpt,
+        excerpt_html=escape(excerpt),
     )
 
 
@@ -98,12 +96,22 @@ def paper_blocks(paper: Paper, terms: tuple[str, ...], topics: tuple[str, ...]) 
     `topics` that matched it."""
     skeleton = _paper_skeleton(paper, (paper.pk, paper.updated_at, paper.title, paper.upvotes))
     html = skeleton.html.fill(
-        excerpt=query.highlight(skeleton.excerpt, terms).replace("<mark>", styled_tag("mark")),
-        matched=format_html_join(
-            ", ", styled_tag("code") + "{}</code>", ((topic,) for topic in topics)
-        ),
+        excerpt=query.highlight(skeleton.excerpt, terms, mark=styled_tag("mark"))
+        if terms
+        else skeleton.excerpt_html,
+        matched=", ".join(map(_topic_html, topics)),
     )
     return html, skeleton.text.fill(matched=", ".join(topics))
+
+
+@lru_cache(maxsize=50_000)
+def _topic_html(topic: str) -> str:
+    return f"{styled_tag('code')}{escape(topic)}</code>"
+
+
+def group_topics(items) -> list[str]:
+    """The topics a digest's papers are grouped under, in order: each paper's first."""
+    return list(dict.fromkeys(item.topics[0] if item.topics else "" for item in items))
 
 
 @lru_cache(maxsize=512)
@@ -142,10 +150,10 @@ def _group_skeletons(with_stop_link: bool):
 def render_digest(*, digest, items, subscriber, links: dict) -> RenderedDigest:
     """`items` are the DigestEntries to show, in rank order. The templates are rendered once
     with slots (see Skeleton); here the slots are filled, escaped for the HTML part."""
-    groups: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, list[tuple[str, str]]] = {topic: [] for topic in group_topics(items)}
     for item in items:
         blocks = paper_blocks(item.paper, tuple(item.terms), tuple(item.topics))
-        groups.setdefault(item.topics[0] if item.topics else "", []).append(blocks)
+        groups[item.topics[0] if item.topics else ""].append(blocks)
     stop_urls = links.get("topic_stop_urls", {})
     html_groups, text_groups = [], []
     for topic, blocks in groups.items():

@@ -17,9 +17,9 @@ from django.core.mail import mail_admins
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Q
-from django.urls import reverse
 from django.utils import timezone
 
+from config.reverse import cached_reverse
 from scraper.models import Paper
 from subscriptions import schedule
 from subscriptions.models import Subscriber, Topic
@@ -351,17 +351,26 @@ def _claim(digests: list[Digest], now: datetime) -> list[Digest]:
 # --- Render and send --------------------------------------------------------------------------
 
 
-def digest_links(subscriber: Subscriber, digest: Digest) -> dict:
+def digest_links(
+    subscriber: Subscriber, digest: Digest, topics: Iterable[str] | None = None
+) -> dict:
+    """The links of a digest; the "stop this topic" ones for `topics` (default: all the
+    subscriber's topics; an email needs only those heading its groups)."""
+    wanted = None if topics is None else set(topics)
     return {
-        "topic_stop_urls": {t.query: topic_unsubscribe_url(t) for t in subscriber.topics.all()},
+        "topic_stop_urls": {
+            t.query: topic_unsubscribe_url(t)
+            for t in subscriber.topics.all()
+            if wanted is None or t.query in wanted
+        },
         "manage_url": manage_url(subscriber),
         "unsubscribe_url": unsubscribe_url(subscriber),
-        "web_url": settings.SITE_URL + reverse("digest_web", args=[subscriber.key, digest.pk]),
+        "web_url": settings.SITE_URL + cached_reverse("digest_web", subscriber.key, digest.pk),
     }
 
 
 def unsubscribe_url(subscriber: Subscriber) -> str:
-    return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(subscriber)])
+    return settings.SITE_URL + cached_reverse("unsubscribe", unsubscribe_token(subscriber))
 
 
 def digest_message_id(digest: Digest) -> str:
@@ -370,9 +379,10 @@ def digest_message_id(digest: Digest) -> str:
 
 
 def digest_message(digest: Digest, entries: list[DigestEntry], subscriber: Subscriber):
-    links = digest_links(subscriber, digest)
+    shown = entries[: subscriber.max_papers]
+    links = digest_links(subscriber, digest, topics=rendering.group_topics(shown))
     rendered = rendering.render_digest(
-        digest=digest, items=entries[: subscriber.max_papers], subscriber=subscriber, links=links
+        digest=digest, items=shown, subscriber=subscriber, links=links
     )
     return mailer.build_email(
         to=subscriber.email,

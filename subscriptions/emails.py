@@ -1,6 +1,6 @@
 from django.conf import settings
-from django.urls import reverse
 
+from config.reverse import cached_reverse
 from digest import mailer
 
 from .models import Subscriber
@@ -15,7 +15,7 @@ def send_confirmation(*, subscriber_id: int) -> None:
         Subscriber.Status.SUPPRESSED,
     ):
         return
-    url = settings.SITE_URL + reverse("confirm", args=[confirm_token(subscriber)])
+    url = settings.SITE_URL + cached_reverse("confirm", confirm_token(subscriber))
     message = mailer.build_email(
         to=subscriber.email,
         subject="Confirm your Paperboy subscription",

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from config.reverse import cached_reverse
 from digest.query import QueryError, parse_query
 
 from . import schedule
@@ -201,9 +202,7 @@ def topic_delete(*, subscriber: Subscriber, topic_id: int) -> bool:
 
 
 def manage_url(subscriber: Subscriber) -> str:
-    from django.urls import reverse
-
-    return settings.SITE_URL + reverse("manage", args=[subscriber.key])
+    return settings.SITE_URL + cached_reverse("manage", subscriber.key)
 
 
 SCHEDULE_FIELDS = ("frequency", "weekday", "delivery_hour", "timezone", "max_papers", "min_upvotes")
@@ -275,8 +274,6 @@ def site_url(path: str) -> str:
 
 def topic_unsubscribe_url(topic: Topic) -> str:
     """The signed link that stops one topic, for the digest's per-topic footer."""
-    from django.urls import reverse
-
     from .tokens import topic_unsubscribe_token
 
-    return site_url(reverse("topic_unsubscribe", args=[topic_unsubscribe_token(topic)]))
+    return site_url(cached_reverse("topic_unsubscribe", topic_unsubscribe_token(topic)))

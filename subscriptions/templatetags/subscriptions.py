@@ -1,6 +1,7 @@
 from django import template
 from django.conf import settings
-from django.urls import reverse
+
+from config.reverse import cached_reverse
 
 from ..tokens import topic_unsubscribe_token
 
@@ -14,7 +15,7 @@ def topic_stop_path(subscriber, query: str) -> str:
     topic = subscriber.topics.filter(query=query).first()
     if topic is None:
         return ""
-    return reverse("topic_unsubscribe", args=[topic_unsubscribe_token(topic)])
+    return cached_reverse("topic_unsubscribe", topic_unsubscribe_token(topic))
 
 
 @register.simple_tag
