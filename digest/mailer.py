@@ -103,10 +103,7 @@ SMTP_LINE_BYTES = 998  # RFC 5322
 
 def _fits_smtp(text: str) -> bool:
     """Whether every line is at most SMTP_LINE_BYTES bytes, UTF-8 encoded."""
-    lines = text.split("\n")
-    if max(map(len, lines)) * 4 <= SMTP_LINE_BYTES:  # a character is at most 4 bytes
-        return True
-    return all(len(line.encode()) <= SMTP_LINE_BYTES for line in lines)
+    return max(map(len, text.encode().split(b"\n"))) <= SMTP_LINE_BYTES
 
 
 class MIMEBytes:
