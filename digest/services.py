@@ -515,10 +515,13 @@ def digests_send_chunk(
     for outcome in outcomes.values():
         setattr(result, outcome, getattr(result, outcome) + 1)
     if not period_key:
-        settled = [subscribers[pk] for pk, outcome in outcomes.items() if outcome != "retrying"]
-        for s in settled:
-            s.next_digest_at = _next_delivery(s, plans[s.pk], now)
-        Subscriber.objects.bulk_update(settled, ["next_digest_at"])
+        next_at = defaultdict(list)
+        for pk, outcome in outcomes.items():
+            if outcome != "retrying":
+                next_at[_next_delivery(subscribers[pk], plans[pk], now)].append(pk)
+        # Readers who share a zone and an hour share their next delivery: one UPDATE each.
+        for moment, pks in next_at.items():
+            Subscriber.objects.filter(pk__in=pks).update(next_digest_at=moment)
     return result
 
 

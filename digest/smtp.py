@@ -15,7 +15,7 @@ import smtplib
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as DjangoEmailBackend
 
-from .mailer import _address
+from .mailer import _PLAIN_ADDRESS, _address
 
 
 class EmailBackend(DjangoEmailBackend):
@@ -54,8 +54,8 @@ def send_pipelined(connection: smtplib.SMTP, sender: str, recipients: list[str],
     Addresses are ASCII (the caller makes sure)."""
     options = f" SIZE={len(content)}" if connection.has_extn("size") else ""
     commands = [
-        f"MAIL FROM:{smtplib.quoteaddr(sender)}{options}",
-        *(f"RCPT TO:{smtplib.quoteaddr(address)}" for address in recipients),
+        f"MAIL FROM:{_quoted(sender)}{options}",
+        *(f"RCPT TO:{_quoted(address)}" for address in recipients),
         "DATA",
     ]
     if any("\r" in command or "\n" in command for command in commands):
@@ -89,15 +89,28 @@ def send_pipelined(connection: smtplib.SMTP, sender: str, recipients: list[str],
     if data_code != 354:
         _abandon(connection, data_code)
         raise smtplib.SMTPDataError(data_code, data_reply)
-    body = smtplib._quote_periods(content)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    connection.send(body + b".\r\n")
+    connection.send(_data(content))
     code, reply = connection.getreply()
     if code != 250:
         _abandon(connection, code)
         raise smtplib.SMTPDataError(code, reply)
     return refused
+
+
+def _quoted(address: str) -> str:
+    """smtplib.quoteaddr (which parses the address) for all but plain addresses."""
+    return f"<{address}>" if _PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
+
+
+def _data(content: bytes) -> bytes:
+    """The message as DATA sends it: lines starting with a dot get another (RFC 5321
+    4.5.2), then the end marker. smtplib's regex for the dots costs more than the rest of the
+    SMTP exchange; most messages have no such line."""
+    if content.startswith(b".") or b"\n." in content:
+        content = smtplib._quote_periods(content)
+    if not content.endswith(b"\r\n"):
+        content += b"\r\n"
+    return content + b".\r\n"
 
 
 def _abandon(connection: smtplib.SMTP, code: int) -> None:

@@ -1,6 +1,10 @@
 """Paperboy's SMTP backend (digest.smtp): Django's, pipelining when the server offers it."""
 
+from email import message_from_bytes, policy
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest import mailer, services
 from digest.models import Digest
@@ -78,3 +82,22 @@ def test_a_server_closing_mid_run_costs_one_retry_not_the_rest_of_the_chunk(smtp
         "reader3@example.org",
     ]
     assert len(set(smtp.collector.peers)) == 2, "a new connection after the 421"
+
+
+@given(
+    subject=st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029\x85"
+        ),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_any_subject_reaches_the_reader_as_written(subject):
+    """Paperboy encodes non-ASCII subjects itself (RFC 2047 words, folded): a mail reader
+    decodes them back to the subject, whatever the characters."""
+    message = mailer.build_email(to="ada@example.org", subject=subject, text="Hi")
+    raw = message.message().as_bytes(linesep="\r\n")
+
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == mailer.header_safe(subject)
