@@ -35,7 +35,17 @@ class Email(EmailMultiAlternatives):
     fraction of the time.
     Provider backends (anymail) read the message's fields, not its MIME form."""
 
+    _frozen = None
+
+    def freeze(self) -> None:
+        """Build the MIME form now, in this thread, and keep it: the message is final. A
+        digest run renders in one thread and sends in another (see digest.services._Sender)."""
+        self._frozen = self.message()
+        self._frozen.as_bytes(linesep="\r\n")
+
     def message(self):
+        if self._frozen is not None:
+            return self._frozen
         if self.attachments or len(self.alternatives) != 1 or self.cc or self.reply_to:
             return super().message()
         html, kind = self.alternatives[0]
@@ -142,6 +152,7 @@ class MIMEBytes:
                 f"{body}\n"
             )
         self._body = "".join(parts) + f"--{boundary}--\n"
+        self._bytes: tuple[str, bytes] | None = None
 
     def __getitem__(self, name: str) -> str | None:
         return self.get(name)
@@ -159,7 +170,9 @@ class MIMEBytes:
         return message if linesep == "\n" else message.replace("\n", linesep)
 
     def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
-        return self.as_string(linesep=linesep).encode()
+        if self._bytes is None or self._bytes[0] != linesep:
+            self._bytes = (linesep, self.as_string(linesep=linesep).encode())
+        return self._bytes[1]
 
 
 def header_safe(value: str, limit: int = 250) -> str:
@@ -182,7 +195,7 @@ def build_email(
     html: str = "",
     unsubscribe_url: str = "",
     message_id: str = "",
-) -> EmailMultiAlternatives:
+) -> "Email":
     """One message from emails/<template>.txt and .html (or from `text` and `html` rendered
     by the caller from them; their CSS comes inlined, see email_templates). With
     `unsubscribe_url`, the message carries the RFC 2369 / RFC 8058 one-click headers and a

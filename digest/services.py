@@ -6,6 +6,9 @@ papers), claim (pending → sending, row-locked, so only one worker sends), send
 outcome and store when each subscriber is next due."""
 
 import logging
+import queue
+import sys
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -413,31 +417,97 @@ def digest_context(digest: Digest, *, limit: int | None = None) -> dict:
 
 
 def _send_claimed(digests: list[Digest], subscribers: dict[int, Subscriber], papers) -> dict:
-    """Send the claimed digests over one connection. Each is marked sent as soon as the
-    server accepts it, so a crash leaves at most the message in flight unrecorded. `papers`
-    are the ones already loaded, by pk."""
+    """Render the claimed digests here while a _Sender thread sends them over one connection
+    and records each outcome. `papers` are the ones already loaded, by pk."""
     shown = max(subscribers[d.subscriber_id].max_papers for d in digests)
     entries = digest_entries(digests, limit=shown, papers=papers)
-    outcomes = {}
-    connection = mailer.open_connection()
-    try:
+    with _Sender() as sender:
         for digest in digests:
-            pk = digest.pk
-            subscriber = subscribers[digest.subscriber_id]
-            message = digest_message(digest, entries[pk], subscriber)
-            try:
-                provider_id = mailer.send(message, connection)
-            except mailer.SendError as err:
-                outcomes[digest.subscriber_id] = _send_failed(digest, err)
-                if err.connection_lost:
-                    connection.close()
-                    connection = mailer.open_connection()
-                continue
-            _mark_sent(pk, provider_id)
-            outcomes[digest.subscriber_id] = "sent"
-    finally:
-        connection.close()
-    return outcomes
+            message = digest_message(digest, entries[digest.pk], subscribers[digest.subscriber_id])
+            message.freeze()
+            if not sender.put(digest, message):
+                break  # the sender failed: the digests left stay claimed, and are resumed
+    return sender.outcomes
+
+
+class _Sender:
+    """Sends the messages handed to it, in order, over one connection, and records each
+    outcome as soon as it is known: a message accepted by the server is marked sent before
+    the next one goes, so a crash leaves at most the message in flight unrecorded.
+
+    It works in a thread of its own beside the one rendering the messages: waiting for the
+    mail server and the database (a commit per message) then no longer stops the rendering,
+    which is most of the CPU time of a run. A short queue bounds what is rendered ahead.
+    While it runs, the interpreter hands the GIL over every 0.2 ms instead of 5, or the
+    sender, woken by a reply, would wait up to 5 ms for the rendering thread each time.
+    Inside a transaction (the caller's), it sends in the calling thread instead: its own
+    database connection could not see the rows it has to update."""
+
+    AHEAD = 16
+    SWITCH_INTERVAL = 0.0002
+
+    def __init__(self):
+        self.threaded = not db_connection.in_atomic_block
+        self.outcomes: dict[int, str] = {}
+        self.error: BaseException | None = None
+        self.connection = None
+
+    def __enter__(self) -> "_Sender":
+        if not self.threaded:
+            self.connection = mailer.open_connection()
+            return self
+        self._queue: queue.Queue = queue.Queue(maxsize=self.AHEAD)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, self.SWITCH_INTERVAL))
+        self._thread = threading.Thread(target=self._run, name="digest-sender", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if not self.threaded:
+            self.connection.close()
+            return
+        self._queue.put(None)
+        self._thread.join()
+        sys.setswitchinterval(self._switch_interval)
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+    def put(self, digest: Digest, message) -> bool:
+        """Send a message (queue it, when threaded); False once the sender has failed."""
+        if not self.threaded:
+            self._deliver(digest, message)
+        elif self.error is not None:
+            return False
+        else:
+            self._queue.put((digest, message))
+        return True
+
+    def _run(self):
+        try:
+            self.connection = mailer.open_connection()
+            while (item := self._queue.get()) is not None:
+                self._deliver(*item)
+        except BaseException as err:  # handed to the rendering thread, which raises it
+            self.error = err
+            while self._queue.get() is not None:  # so that put() never blocks
+                pass
+        finally:
+            if self.connection is not None:
+                self.connection.close()
+            db_connections.close_all()  # this thread's own
+
+    def _deliver(self, digest: Digest, message) -> None:
+        try:
+            provider_id = mailer.send(message, self.connection)
+        except mailer.SendError as err:
+            self.outcomes[digest.subscriber_id] = _send_failed(digest, err)
+            if err.connection_lost:
+                self.connection.close()
+                self.connection = mailer.open_connection()
+            return
+        _mark_sent(digest.pk, provider_id)
+        self.outcomes[digest.subscriber_id] = "sent"
 
 
 def _mark_sent(pk: int, provider_id: str) -> None:
