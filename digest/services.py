@@ -432,18 +432,23 @@ def _send_claimed(digests: list[Digest], subscribers: dict[int, Subscriber], pap
 
 class _Sender:
     """Sends the messages handed to it, in order, over one connection, and records each
-    outcome as soon as it is known: a message accepted by the server is marked sent before
-    the next one goes, so a crash leaves at most the message in flight unrecorded.
+    outcome in the database.
 
-    It works in a thread of its own beside the one rendering the messages: waiting for the
-    mail server and the database (a commit per message) then no longer stops the rendering,
-    which is most of the CPU time of a run. A short queue bounds what is rendered ahead.
-    While it runs, the interpreter hands the GIL over every 0.2 ms instead of 5, or the
-    sender, woken by a reply, would wait up to 5 ms for the rendering thread each time.
-    Inside a transaction (the caller's), it sends in the calling thread instead: its own
-    database connection could not see the rows it has to update."""
+    In a thread of its own beside the one rendering the messages, so that waiting for the
+    mail server no longer stops the rendering (most of the CPU time of a run); and a second
+    thread records the outcomes, so that waiting for the database (a commit) no longer stops
+    the sending. The recorder commits what has arrived since its last commit in one
+    statement, and the sender waits before sending more than UNRECORDED messages ahead of
+    the records: a crash leaves at most those, the messages in flight, sent but not
+    recorded. A short queue bounds what is rendered ahead. While the threads run, the
+    interpreter hands the GIL over every 0.2 ms instead of 5, or a thread woken by a reply
+    would wait up to 5 ms for the rendering thread each time.
+
+    Inside a transaction (the caller's), it sends and records in the calling thread
+    instead: a connection of its own could not see the rows it has to update."""
 
     AHEAD = 16
+    UNRECORDED = 4
     SWITCH_INTERVAL = 0.0002
 
     def __init__(self):
@@ -456,19 +461,26 @@ class _Sender:
         if not self.threaded:
             self.connection = mailer.open_connection()
             return self
-        self._queue: queue.Queue = queue.Queue(maxsize=self.AHEAD)
+        self._to_send: queue.Queue = queue.Queue(maxsize=self.AHEAD)
+        self._to_record: queue.Queue = queue.Queue()
+        self._slots = threading.Semaphore(self.UNRECORDED)
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, self.SWITCH_INTERVAL))
-        self._thread = threading.Thread(target=self._run, name="digest-sender", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._send_all, name="digest-sender", daemon=True),
+            threading.Thread(target=self._record_all, name="digest-recorder", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc):
         if not self.threaded:
             self.connection.close()
             return
-        self._queue.put(None)
-        self._thread.join()
+        self._to_send.put(None)
+        for thread in self._threads:
+            thread.join()
         sys.setswitchinterval(self._switch_interval)
         if self.error is not None and exc[0] is None:
             raise self.error
@@ -476,48 +488,83 @@ class _Sender:
     def put(self, digest: Digest, message) -> bool:
         """Send a message (queue it, when threaded); False once the sender has failed."""
         if not self.threaded:
-            self._deliver(digest, message)
+            self._record([(digest, self._send(digest, message))])
         elif self.error is not None:
             return False
         else:
-            self._queue.put((digest, message))
+            self._to_send.put((digest, message))
         return True
 
-    def _run(self):
+    def _send(self, digest: Digest, message) -> "str | mailer.SendError":
+        """The provider's message id, or why the message was not accepted."""
         try:
-            self.connection = mailer.open_connection()
-            while (item := self._queue.get()) is not None:
-                self._deliver(*item)
-        except BaseException as err:  # handed to the rendering thread, which raises it
-            self.error = err
-            while self._queue.get() is not None:  # so that put() never blocks
-                pass
-        finally:
-            if self.connection is not None:
-                self.connection.close()
-            db_connections.close_all()  # this thread's own
-
-    def _deliver(self, digest: Digest, message) -> None:
-        try:
-            provider_id = mailer.send(message, self.connection)
+            return mailer.send(message, self.connection)
         except mailer.SendError as err:
-            self.outcomes[digest.subscriber_id] = _send_failed(digest, err)
             if err.connection_lost:
                 self.connection.close()
                 self.connection = mailer.open_connection()
-            return
-        _mark_sent(digest.pk, provider_id)
-        self.outcomes[digest.subscriber_id] = "sent"
+            return err
+
+    def _record(self, outcomes: list) -> None:
+        sent = [(d.pk, result) for d, result in outcomes if not isinstance(result, Exception)]
+        if sent:
+            _mark_sent(sent)
+        for digest, result in outcomes:
+            if isinstance(result, Exception):
+                self.outcomes[digest.subscriber_id] = _send_failed(digest, result)
+            else:
+                self.outcomes[digest.subscriber_id] = "sent"
+
+    def _send_all(self):
+        try:
+            self.connection = mailer.open_connection()
+            while (item := self._to_send.get()) is not None:
+                self._slots.acquire()
+                if self.error is not None:  # nothing more goes out that cannot be recorded
+                    break
+                self._to_record.put((item[0], self._send(*item)))
+        except BaseException as err:  # handed to the rendering thread, which raises it
+            self.error = err
+        finally:
+            self._to_record.put(None)
+            while item is not None:  # so that put() never blocks
+                item = self._to_send.get()
+            if self.connection is not None:
+                self.connection.close()
+
+    def _record_all(self):
+        done = False
+        try:
+            while not done:
+                batch = [self._to_record.get()]
+                while not self._to_record.empty():
+                    batch.append(self._to_record.get())
+                done = batch[-1] is None
+                outcomes = [item for item in batch if item is not None]
+                try:
+                    self._record(outcomes)
+                finally:
+                    for _ in outcomes:
+                        self._slots.release()
+        except BaseException as err:
+            self.error = err
+            while not done:  # the sender stops; free its slots until it says it has
+                done = self._to_record.get() is None
+                self._slots.release()
+        finally:
+            db_connections.close_all()  # this thread's own
 
 
-def _mark_sent(pk: int, provider_id: str) -> None:
-    """Digest pk → sent, in one statement: it runs once per message, right after the server
-    accepted it, and the ORM's update() costs more than the database does."""
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE digest_digest SET status = %s, sent_at = %s, provider_message_id = %s, "
-            "error = '' WHERE id = %s",
-            [Digest.Status.SENT.value, timezone.now(), provider_id, pk],
+def _mark_sent(sent: list[tuple[int, str]]) -> None:
+    """Digests → sent, with their provider message ids ((pk, id) pairs): one statement per
+    distinct id, so one for a batch sent over SMTP (which gives none)."""
+    by_provider_id = defaultdict(list)
+    for pk, provider_id in sent:
+        by_provider_id[provider_id].append(pk)
+    now = timezone.now()
+    for provider_id, pks in by_provider_id.items():
+        Digest.objects.filter(pk__in=pks).update(
+            status=Digest.Status.SENT, sent_at=now, provider_message_id=provider_id, error=""
         )
 
 
