@@ -112,20 +112,17 @@ def _encoded_header(value: str) -> str:
 
 def _lines(text: str) -> str:
     """Line breaks as \\n, whatever they were."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 SMTP_LINE_BYTES = 998  # RFC 5322
 
 
-def _fits_smtp(text: str) -> bool:
-    """Whether every line is at most SMTP_LINE_BYTES bytes, UTF-8 encoded."""
-    return max(map(len, text.encode().split(b"\n"))) <= SMTP_LINE_BYTES
-
-
 class MIMEBytes:
     """A multipart/alternative message (text, then HTML) with what backends and tests read of
-    an email.message.Message: as_bytes(), as_string(), headers by name, items()."""
+    an email.message.Message: as_bytes(), as_string(), headers by name, items(). Written as
+    bytes once; each part is 8bit, as Django sends UTF-8, unless a line is too long for SMTP
+    (then quoted-printable)."""
 
     def __init__(self, headers: list[tuple[str, str]], *, text: str, html: str, encoding: str):
         text, html = (_lines(text), _lines(html))
@@ -137,22 +134,24 @@ class MIMEBytes:
             ("MIME-Version", "1.0"),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
-        parts = []
+        chunks = ["".join(f"{name}: {value}\n" for name, value in self._headers).encode(), b"\n"]
         for subtype, content in (("plain", text), ("html", html)):
-            # As Django does: UTF-8 as it is (8bit) unless a line is too long for SMTP.
-            if _fits_smtp(content):
-                encoding_name, body = "8bit", content
+            body = content.encode(encoding)
+            if max(map(len, body.split(b"\n"))) <= SMTP_LINE_BYTES:
+                transfer_encoding = "8bit"
             else:
-                encoding_name = "quoted-printable"
-                body = binascii.b2a_qp(content.encode(encoding), istext=True).decode("ascii")
-            parts.append(
+                transfer_encoding = "quoted-printable"
+                body = binascii.b2a_qp(body, istext=True)
+            chunks += [
                 f"--{boundary}\n"
                 f'Content-Type: text/{subtype}; charset="{encoding}"\n'
-                f"Content-Transfer-Encoding: {encoding_name}\n\n"
-                f"{body}\n"
-            )
-        self._body = "".join(parts) + f"--{boundary}--\n"
-        self._bytes: tuple[str, bytes] | None = None
+                f"Content-Transfer-Encoding: {transfer_encoding}\n\n".encode(),
+                body,
+                b"\n",
+            ]
+        chunks.append(f"--{boundary}--\n".encode())
+        self._bytes = b"".join(chunks)
+        self._converted: tuple[str, bytes] = ("\n", self._bytes)
 
     def __getitem__(self, name: str) -> str | None:
         return self.get(name)
@@ -164,15 +163,13 @@ class MIMEBytes:
     def items(self) -> list[tuple[str, str]]:
         return list(self._headers)
 
-    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
-        head = "".join(f"{name}: {value}\n" for name, value in self._headers)
-        message = f"{head}\n{self._body}"
-        return message if linesep == "\n" else message.replace("\n", linesep)
-
     def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
-        if self._bytes is None or self._bytes[0] != linesep:
-            self._bytes = (linesep, self.as_string(linesep=linesep).encode())
-        return self._bytes[1]
+        if self._converted[0] != linesep:
+            self._converted = (linesep, self._bytes.replace(b"\n", linesep.encode()))
+        return self._converted[1]
+
+    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
+        return self.as_bytes(linesep=linesep).decode("utf-8", "surrogateescape")
 
 
 def header_safe(value: str, limit: int = 250) -> str:
