@@ -3,8 +3,8 @@
 import binascii
 import contextlib
 import functools
+import random
 import re
-import secrets
 import smtplib
 from email.header import Header
 from email.utils import formatdate, make_msgid
@@ -118,6 +118,12 @@ def _lines(text: str) -> str:
 SMTP_LINE_BYTES = 998  # RFC 5322
 
 
+def _boundary() -> str:
+    """A MIME boundary. It need not be secret, only absent from the parts (checked), so it
+    comes from `random`: os.urandom, a system call, lets another thread take the GIL."""
+    return f"=_{random.getrandbits(128):032x}"
+
+
 class MIMEBytes:
     """A multipart/alternative message (text, then HTML) with what backends and tests read of
     an email.message.Message: as_bytes(), as_string(), headers by name, items(). Written as
@@ -126,9 +132,9 @@ class MIMEBytes:
 
     def __init__(self, headers: list[tuple[str, str]], *, text: str, html: str, encoding: str):
         text, html = (_lines(text), _lines(html))
-        boundary = f"=_{secrets.token_hex(16)}"
+        boundary = _boundary()
         while boundary in text or boundary in html:
-            boundary = f"=_{secrets.token_hex(16)}"
+            boundary = _boundary()
         self._headers = [
             *headers,
             ("MIME-Version", "1.0"),

@@ -447,7 +447,7 @@ class _Sender:
     Inside a transaction (the caller's), it sends and records in the calling thread
     instead: a connection of its own could not see the rows it has to update."""
 
-    AHEAD = 16
+    AHEAD = 32
     UNRECORDED = 4
     SWITCH_INTERVAL = 0.0002
 
