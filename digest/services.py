@@ -431,23 +431,23 @@ def _send_claimed(digests: list[Digest], subscribers: dict[int, Subscriber], pap
 
 
 class _Sender:
-    """Sends the messages handed to it, in order, over one connection, and records each
-    outcome in the database.
+    """Sends the messages handed to it and records each outcome in the database.
 
-    In a thread of its own beside the one rendering the messages, so that waiting for the
-    mail server no longer stops the rendering (most of the CPU time of a run); and a second
-    thread records the outcomes, so that waiting for the database (a commit) no longer stops
-    the sending. The recorder commits what has arrived since its last commit in one
-    statement, and the sender waits before sending more than UNRECORDED messages ahead of
-    the records: a crash leaves at most those, the messages in flight, sent but not
-    recorded. A short queue bounds what is rendered ahead. While the threads run, the
-    interpreter hands the GIL over every 0.2 ms instead of 5, or a thread woken by a reply
-    would wait up to 5 ms for the rendering thread each time.
+    Threads do the waiting, so that the thread rendering the messages (most of the CPU time
+    of a run) never waits: SENDERS threads send, each over its own connection, so that one
+    waiting for the mail server's reply does not hold up the next message; a recorder thread
+    commits the outcomes, all those that arrived since its last commit in one statement, so
+    that waiting for the database holds up no sending. The senders wait before sending more
+    than UNRECORDED messages ahead of the records: a crash leaves at most those, the
+    messages in flight, sent but not recorded. A short queue bounds what is rendered ahead.
+    While the threads run, the interpreter hands the GIL over every 0.2 ms instead of 5, or
+    a thread woken by a reply would wait up to 5 ms for the rendering thread each time.
 
-    Inside a transaction (the caller's), it sends and records in the calling thread
-    instead: a connection of its own could not see the rows it has to update."""
+    Inside a transaction (the caller's), it sends and records in the calling thread, over
+    one connection, instead: a connection of its own could not see the rows to update."""
 
     AHEAD = 32
+    SENDERS = 2
     UNRECORDED = 4
     SWITCH_INTERVAL = 0.0002
 
@@ -467,9 +467,12 @@ class _Sender:
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, self.SWITCH_INTERVAL))
         self._threads = [
-            threading.Thread(target=self._send_all, name="digest-sender", daemon=True),
-            threading.Thread(target=self._record_all, name="digest-recorder", daemon=True),
+            threading.Thread(target=self._send_all, name="digest-sender", daemon=True)
+            for _ in range(self.SENDERS)
         ]
+        self._threads.append(
+            threading.Thread(target=self._record_all, name="digest-recorder", daemon=True)
+        )
         for thread in self._threads:
             thread.start()
         return self
@@ -478,7 +481,8 @@ class _Sender:
         if not self.threaded:
             self.connection.close()
             return
-        self._to_send.put(None)
+        for _ in range(self.SENDERS):
+            self._to_send.put(None)
         for thread in self._threads:
             thread.join()
         sys.setswitchinterval(self._switch_interval)
@@ -488,22 +492,13 @@ class _Sender:
     def put(self, digest: Digest, message) -> bool:
         """Send a message (queue it, when threaded); False once the sender has failed."""
         if not self.threaded:
-            self._record([(digest, self._send(digest, message))])
+            result, self.connection = _send(self.connection, message)
+            self._record([(digest, result)])
         elif self.error is not None:
             return False
         else:
             self._to_send.put((digest, message))
         return True
-
-    def _send(self, digest: Digest, message) -> "str | mailer.SendError":
-        """The provider's message id, or why the message was not accepted."""
-        try:
-            return mailer.send(message, self.connection)
-        except mailer.SendError as err:
-            if err.connection_lost:
-                self.connection.close()
-                self.connection = mailer.open_connection()
-            return err
 
     def _record(self, outcomes: list) -> None:
         sent = [(d.pk, result) for d, result in outcomes if not isinstance(result, Exception)]
@@ -516,31 +511,33 @@ class _Sender:
                 self.outcomes[digest.subscriber_id] = "sent"
 
     def _send_all(self):
+        connection = item = None
         try:
-            self.connection = mailer.open_connection()
+            connection = mailer.open_connection()
             while (item := self._to_send.get()) is not None:
                 self._slots.acquire()
                 if self.error is not None:  # nothing more goes out that cannot be recorded
                     break
-                self._to_record.put((item[0], self._send(*item)))
+                result, connection = _send(connection, item[1])
+                self._to_record.put((item[0], result))
         except BaseException as err:  # handed to the rendering thread, which raises it
             self.error = err
         finally:
             self._to_record.put(None)
             while item is not None:  # so that put() never blocks
                 item = self._to_send.get()
-            if self.connection is not None:
-                self.connection.close()
+            if connection is not None:
+                connection.close()
 
     def _record_all(self):
-        done = False
+        senders_left = self.SENDERS
         try:
-            while not done:
+            while senders_left:
                 batch = [self._to_record.get()]
                 while not self._to_record.empty():
                     batch.append(self._to_record.get())
-                done = batch[-1] is None
                 outcomes = [item for item in batch if item is not None]
+                senders_left -= len(batch) - len(outcomes)
                 try:
                     self._record(outcomes)
                 finally:
@@ -548,11 +545,24 @@ class _Sender:
                         self._slots.release()
         except BaseException as err:
             self.error = err
-            while not done:  # the sender stops; free its slots until it says it has
-                done = self._to_record.get() is None
+            while senders_left:  # the senders stop; free their slots until they have
+                if self._to_record.get() is None:
+                    senders_left -= 1
                 self._slots.release()
         finally:
             db_connections.close_all()  # this thread's own
+
+
+def _send(connection, message) -> tuple["str | mailer.SendError", object]:
+    """(the provider's message id or why the message was not accepted, the connection to
+    send the next message over: a new one when this one was lost)."""
+    try:
+        return mailer.send(message, connection), connection
+    except mailer.SendError as err:
+        if err.connection_lost:
+            connection.close()
+            connection = mailer.open_connection()
+        return err, connection
 
 
 def _mark_sent(sent: list[tuple[int, str]]) -> None:

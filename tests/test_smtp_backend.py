@@ -101,3 +101,23 @@ def test_any_subject_reaches_the_reader_as_written(subject):
 
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     assert message_from_bytes(raw, policy=policy.default)["Subject"] == mailer.header_safe(subject)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_sends_from_its_sender_threads_and_records_every_outcome(smtp):
+    """Outside a transaction, as in a worker, a chunk is rendered in one thread and sent and
+    recorded by others: each reader gets one message, each outcome is in the database."""
+    make_paper("LoRA adapters")
+    readers = [due(email=f"reader{n}@example.org", topics=["LoRA"]) for n in range(60)]
+    smtp.refuse("reader7@example.org", "550 5.1.1 No such user")
+    smtp.refuse("reader8@example.org", "451 4.3.0 Mailbox busy")
+
+    services.digest_run()
+
+    statuses = dict(Digest.objects.values_list("subscriber__email", "status"))
+    assert statuses.pop("reader7@example.org") == "failed"
+    assert statuses.pop("reader8@example.org") == "pending"
+    assert set(statuses.values()) == {"sent"} and len(statuses) == len(readers) - 2
+    received = sorted(m["To"] for m in smtp.messages if m["To"].startswith("reader"))
+    assert received == sorted(statuses)
+    assert len(set(smtp.collector.peers)) <= services._Sender.SENDERS
