@@ -169,8 +169,8 @@ def main():
     django.setup()
     from django.core.management import call_command
     from django.db import connection
+    from django.db.backends.signals import connection_created
     from django.db.models import Max
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from config.celery import app, collect_garbage_less_often
@@ -229,15 +229,29 @@ def main():
     ]
     time.sleep(3)  # workers connect
 
-    # Queries per digest: one chunk in this process, counted, before the workers' run.
+    # Queries per digest: one chunk in this process, counted, before the workers' run; the
+    # sender threads' queries too (each thread has its own connection).
     ids = services.subscribers_due(now=now)
     probe_ids, ids = ids[: args.chunk], ids[args.chunk :]
-    with CaptureQueriesContext(connection) as ctx:
-        probe = services.digests_send_chunk(subscriber_ids=probe_ids, now=now)
+    queries = []
+
+    def count(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    def count_on(connection, **kwargs):
+        connection.execute_wrappers.append(count)
+
+    connection_created.connect(count_on)
+    try:
+        with connection.execute_wrapper(count):
+            probe = services.digests_send_chunk(subscriber_ids=probe_ids, now=now)
+    finally:
+        connection_created.disconnect(count_on)
     probe_run = Digest.objects.filter(subscriber_id=probe_ids[0]).values_list("run_id", flat=True)[
         0
     ]
-    queries_per_digest = len(ctx.captured_queries) / max(1, len(probe_ids))
+    queries_per_digest = len(queries) / max(1, len(probe_ids))
 
     print(f"probe chunk sent; {len(ids)} subscribers to the workers", file=sys.stderr)
     app.conf.task_always_eager = False
