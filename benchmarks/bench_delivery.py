@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_matching import make_papers, make_topics, recorded_papers  # noqa: E402
-from benchmarks.common import free_port, reset_database  # noqa: E402
+from benchmarks.common import free_port, reset_database, settle_database  # noqa: E402
 
 
 def parse_args():
@@ -180,6 +180,7 @@ def main():
     call_command("migrate", verbosity=0)
     t0 = time.perf_counter()
     now = populate(args, rng)
+    settle_database()
     print(
         f"populated {args.subscribers} subscribers in {time.perf_counter() - t0:.1f}s",
         file=sys.stderr,

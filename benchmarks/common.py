@@ -18,3 +18,14 @@ def reset_database(url: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def settle_database() -> None:
+    """Vacuum, analyse and checkpoint the database just loaded, so that a measurement sees it
+    as a service's database is (settled) and not the autovacuum and checkpoint a bulk load
+    sets off, which would otherwise run during the measurement."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
