@@ -587,11 +587,11 @@ def _mark_sent(sent: list[tuple[int, str]]) -> None:
     ops = db_connection.ops
     now = ops.adapt_datetimefield_value(timezone.now())
     table = ops.quote_name(Digest._meta.db_table)
-    update = "UPDATE {} SET status = %s, sent_at = %s, provider_message_id = %s, error = ''"
     with db_connection.cursor() as cursor:
         for provider_id, pks in by_provider_id.items():
             cursor.execute(
-                update.format(table) + f" WHERE id IN ({', '.join(['%s'] * len(pks))})",
+                f"UPDATE {table} SET status = %s, sent_at = %s, provider_message_id = %s,"  # noqa: S608
+                f" error = '' WHERE id IN ({', '.join(['%s'] * len(pks))})",
                 [Digest.Status.SENT, now, provider_id, *pks],
             )
 
